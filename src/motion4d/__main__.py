@@ -1,0 +1,5 @@
+import sys
+
+from motion4d.cli import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+"""3D Gaussians: the plain-tensor :class:`Gaussians` used by the renderer, the trainable
+:class:`GaussianModel`, densification, and PLY I/O in the standard 3DGS layout."""
+from motion4d.gaussians.model import SH_C0, Gaussians, GaussianModel, rgb_to_sh, sh_to_rgb, num_sh_bases
+
+__all__ = ["SH_C0", "Gaussians", "GaussianModel", "rgb_to_sh", "sh_to_rgb", "num_sh_bases"]

@@ -1,0 +1,81 @@
+"""The :func:`render` entry point and its output type."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from motion4d.camera import Cameras
+from motion4d.gaussians.model import Gaussians
+
+BACKENDS = ("auto", "cpu", "gsplat")
+
+
+@dataclass
+class RenderOutput:
+    """What :func:`render` returns (C cameras, N Gaussians, H x W images).
+
+    Attributes:
+        rgb: ``[C, H, W, 3]`` composited colour over the background.
+        alpha: ``[C, H, W, 1]`` accumulated opacity.
+        depth: ``[C, H, W, 1]`` expected camera-z depth, normalised by alpha (0 where alpha is 0).
+        means2d: ``[C, N, 2]`` projected centres in pixels; its ``.grad`` (when the input requires
+            grad and ``retain_grad`` was set) drives densification.
+        radii: ``[C, N, 2]`` int32 screen radii in pixels, 0 for culled Gaussians.
+    """
+
+    rgb: torch.Tensor
+    alpha: torch.Tensor
+    depth: torch.Tensor
+    means2d: torch.Tensor
+    radii: torch.Tensor
+
+    @property
+    def visible(self) -> torch.Tensor:
+        """``[C, N]`` bool: Gaussian touched the image in that camera."""
+        return (self.radii > 0).all(dim=-1)
+
+
+def render(gaussians: Gaussians, cameras: Cameras, background: torch.Tensor | float | None = None, *,
+           sh_degree: int | None = None, backend: str = "auto") -> RenderOutput:
+    """Rasterize N Gaussians into C cameras, differentiably w.r.t. every Gaussian parameter.
+
+    Args:
+        gaussians: activated Gaussians (``GaussianModel.gaussians()`` or a deformed copy).
+        cameras: batch of C cameras (``cameras.width x cameras.height``), on the same device.
+        background: colour behind the Gaussians: a float, ``[3]`` or ``[C, 3]``; default black.
+        sh_degree: SH degree to evaluate (default: all that ``gaussians.sh`` holds).
+        backend: ``"auto"``, ``"cpu"`` or ``"gsplat"`` (CUDA only).
+    Returns:
+        :class:`RenderOutput`.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is not one of {', '.join(BACKENDS)}")
+    device = gaussians.means.device
+    if cameras.device != device:
+        raise ValueError(f"cameras are on {cameras.device} but Gaussians are on {device}; call cameras.to(device)")
+    if backend == "auto":
+        backend = "gsplat" if device.type == "cuda" else "cpu"
+    if backend == "gsplat" and device.type != "cuda":
+        raise ValueError("backend='gsplat' needs CUDA tensors; use backend='cpu' or 'auto' on this device")
+    bg = _background(background, len(cameras), gaussians.means)
+    if backend == "gsplat":
+        from motion4d.render.gsplat_backend import render_gsplat
+
+        return render_gsplat(gaussians, cameras, bg, sh_degree)
+    from motion4d.render.cpu import render_cpu
+
+    return render_cpu(gaussians, cameras, bg, sh_degree)
+
+
+def _background(background, num_cameras: int, like: torch.Tensor) -> torch.Tensor:
+    if background is None:
+        background = 0.0
+    bg = torch.as_tensor(background, dtype=like.dtype, device=like.device)
+    if bg.ndim == 0:
+        bg = bg.expand(3)
+    if bg.shape == (3,):
+        bg = bg.expand(num_cameras, 3)
+    if bg.shape != (num_cameras, 3):
+        raise ValueError(f"background must be a float, [3] or [C, 3] with C={num_cameras}, got {tuple(bg.shape)}")
+    return bg
