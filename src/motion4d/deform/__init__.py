@@ -5,7 +5,7 @@
   rotation; opacity and colour optional), evaluated at normalised time t in [0, 1].
 * :func:`deform`: apply a field to canonical :class:`~motion4d.gaussians.Gaussians` at time t.
 """
-from motion4d.deform.field import DeformConfig, DeformationField, Deltas, deform
+from motion4d.deform.field import DeformConfig, DeformationField, Deltas, apply_deltas, deform
 from motion4d.deform.hexplane import PLANE_NAMES, HexPlaneField
 
-__all__ = ["DeformConfig", "DeformationField", "Deltas", "deform", "HexPlaneField", "PLANE_NAMES"]
+__all__ = ["DeformConfig", "DeformationField", "Deltas", "deform", "apply_deltas", "HexPlaneField", "PLANE_NAMES"]

@@ -19,7 +19,7 @@ from torch import nn
 from motion4d.deform.hexplane import HexPlaneField
 from motion4d.gaussians.model import Gaussians
 
-__all__ = ["DeformConfig", "Deltas", "DeformationField", "deform"]
+__all__ = ["DeformConfig", "Deltas", "DeformationField", "deform", "apply_deltas"]
 
 
 @dataclass
@@ -60,6 +60,12 @@ class Deltas:
     quats: torch.Tensor
     opacity_logits: torch.Tensor | None = None
     rgb: torch.Tensor | None = None
+
+    def __getitem__(self, index) -> "Deltas":
+        """Rows ``index`` of every residual (e.g. one frame of a batched evaluation)."""
+        pick = lambda t: None if t is None else t[index]  # noqa: E731
+        return Deltas(self.means[index], self.log_scales[index], self.quats[index], pick(self.opacity_logits),
+                      pick(self.rgb))
 
 
 class _Head(nn.Sequential):
@@ -165,7 +171,11 @@ def deform(gaussians: Gaussians, field: DeformationField, t: torch.Tensor | floa
     (the renderer normalises), opacity is moved in logit space and colour added to the DC term
     when those heads exist. With zero residuals the result equals ``gaussians`` exactly.
     """
-    d = field(gaussians.means, t)
+    return apply_deltas(gaussians, field(gaussians.means, t))
+
+
+def apply_deltas(gaussians: Gaussians, d: Deltas) -> Gaussians:
+    """Canonical Gaussians moved by residuals ``d`` (the arithmetic of :func:`deform`)."""
     opac = gaussians.opacities
     if d.opacity_logits is not None:
         o = opac.clamp(1e-6, 1 - 1e-6)

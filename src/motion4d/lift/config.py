@@ -1,0 +1,188 @@
+"""Typed configuration of the video-to-4D lift (presets in ``presets/lift/*.yaml``).
+
+Loss weights follow DreamGaussian4D (reference RGB 10000 x MSE, mask 1000 x MSE) and
+4DGaussians' regulariser weights; see ``notes/issue-4.md`` and ``research/dg4d.md`` §2.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from motion4d.config import check_choice, load_config
+from motion4d.deform.field import DeformConfig
+
+__all__ = ["InputConfig", "CameraConfig", "StaticConfig", "DynamicConfig", "GuidanceConfig", "OutputConfig",
+           "LiftConfig", "load_lift_config"]
+
+
+@dataclass
+class InputConfig:
+    """How a clip becomes training frames."""
+
+    num_frames: int = 14
+    """Resample the clip to this many frames (nearest frame, evenly spaced); 0 keeps every frame."""
+    size: int = 256
+    """Square training resolution of a single-view clip (calibrated views keep their own size)."""
+    recenter: bool = True
+    """Single-view clips: centre the object's bounding box (union over all frames, so motion is kept)
+    and scale it to ``1 - 2 * border_ratio`` of the image, as DreamGaussian4D does."""
+    border_ratio: float = 0.2
+    """Empty border around the recentred object, as a fraction of the image side."""
+    segmentation: str = "auto"
+    """``auto`` (alpha if the frames have one, else ``plain``), ``alpha``, ``plain`` (plain-background
+    keying), ``none`` (whole frame is the object) or a hook ``module:function``."""
+    bg_threshold: float = 0.15
+    """``plain`` keying: a pixel is foreground when its RGB distance to the border colour exceeds this."""
+    views: list[str] | None = None
+    """Calibrated views to train on (names in cameras.json); ``None`` = all that are not held out."""
+    holdout: list[str] = field(default_factory=list)
+    """Calibrated views never used for training (kept for evaluation)."""
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 0 or self.num_frames == 1:
+            raise ValueError(f"input.num_frames must be 0 (keep all) or >= 2, got {self.num_frames}")
+        if self.size < 8:
+            raise ValueError(f"input.size must be >= 8 pixels, got {self.size}")
+        if not 0.0 <= self.border_ratio < 0.5:
+            raise ValueError(f"input.border_ratio must be in [0, 0.5), got {self.border_ratio}")
+        if ":" not in self.segmentation:
+            check_choice("input.segmentation", self.segmentation, ("auto", "alpha", "plain", "none"))
+
+
+@dataclass
+class CameraConfig:
+    """Reference and novel-view cameras (orbit convention of :mod:`motion4d.camera`)."""
+
+    radius: float = 2.5
+    """Orbit radius of the reference camera of a single-view clip (world units)."""
+    fovy: float = 49.1
+    """Vertical field of view in degrees (zero123's training setting)."""
+    elevation: float = 0.0
+    """Elevation of the reference camera of a single-view clip (degrees, > 0 above)."""
+    min_elevation: float = -30.0
+    max_elevation: float = 30.0
+    """Range of novel-view elevations for score distillation (degrees)."""
+    background: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+    """Background colour for training renders and composited frames (DreamGaussian4D: white)."""
+
+
+@dataclass
+class StaticConfig:
+    """Stage 1: canonical Gaussians from the first frame."""
+
+    iters: int = 500
+    num_points: int = 5000
+    """Initial Gaussians (ignored with ``--static``)."""
+    init: str = "ball"
+    """``ball`` (uniform in a ball of ``init_radius``, DreamGaussian) or ``visual_hull`` (grid points inside
+    every calibrated view's frame-0 mask, coloured from the views; needs >= 2 calibrated views)."""
+    init_radius: float = 0.5
+    init_opacity: float = 0.1
+    views_per_step: int = 4
+    """Calibrated views rendered per step (the reference view is always one of them)."""
+    lr_means: float = 1.6e-3
+    lr_means_final: float = 1.6e-5
+    lr_sh: float = 0.01
+    lr_opacity: float = 0.05
+    lr_scales: float = 0.005
+    lr_quats: float = 0.005
+    lambda_rgb: float = 10000.0
+    lambda_mask: float = 1000.0
+    lambda_sds: float = 1.0
+    ref_warmup: bool = False
+    """Ramp the reference-view weights linearly from 0 (DreamGaussian's step_ratio), useful with SDS."""
+    densify_from: int = 100
+    densify_until: int = 400
+    densify_interval: int = 100
+    densify_grad_threshold: float = 0.0002
+    prune_opacity: float = 0.01
+    max_gaussians: int = 50000
+
+    def __post_init__(self) -> None:
+        check_choice("static.init", self.init, ("ball", "visual_hull"))
+        if self.iters < 0 or self.num_points < 1 or self.views_per_step < 1:
+            raise ValueError("static.iters must be >= 0, static.num_points and static.views_per_step >= 1")
+
+
+@dataclass
+class DynamicConfig:
+    """Stage 2: the deformation field over every frame."""
+
+    iters: int = 500
+    frames_per_step: int = 14
+    """Frames rendered per step (sampled without replacement; DreamGaussian4D renders all 14)."""
+    views_per_frame: int = 1
+    """Calibrated views per sampled frame (the reference view is always included)."""
+    sds_views_per_frame: int = 4
+    """Novel views per frame for score distillation (DreamGaussian4D's n_views); 0 disables."""
+    lr_grid: float = 6.4e-3
+    lr_mlp: float = 6.4e-4
+    optimize_gaussians: bool = True
+    """Fine-tune the canonical Gaussians jointly (DreamGaussian4D's optimize_gaussians)."""
+    gaussian_lr_scale: float = 0.1
+    """Multiplier on the static stage's Gaussian learning rates while fine-tuning."""
+    lambda_rgb: float = 10000.0
+    lambda_mask: float = 1000.0
+    lambda_sds: float = 1.0
+    ref_warmup: bool = False
+    lambda_plane_tv: float = 1e-4
+    lambda_time_smoothness: float = 1e-2
+    lambda_time_l1: float = 1e-4
+    deform: DeformConfig = field(default_factory=DeformConfig)
+
+    def __post_init__(self) -> None:
+        if self.iters < 0 or self.frames_per_step < 1 or self.views_per_frame < 1 or self.sds_views_per_frame < 0:
+            raise ValueError("dynamic.iters must be >= 0, frames_per_step and views_per_frame >= 1, "
+                             "sds_views_per_frame >= 0")
+
+
+@dataclass
+class GuidanceConfig:
+    """Novel-view score distillation (``motion4d.guidance.build_guidance``); ``kind: none`` trains on the
+    reference (and calibrated) views only."""
+
+    kind: str = "none"
+    options: dict[str, Any] = field(default_factory=dict)
+    """Passed to ``motion4d.guidance.build_guidance`` with ``kind``."""
+    render_size: int = 128
+    """Resolution of the novel-view renders handed to the guidance."""
+
+
+@dataclass
+class OutputConfig:
+    """What the run writes and how often."""
+
+    preview_every: int = 100
+    """Write a preview PNG (reference + a novel view, a few frames) every N steps; 0 disables."""
+    checkpoint_every: int = 100
+    """Checkpoint every N steps (atomic; ``--resume`` continues from the latest); 0 disables."""
+    export: bool = True
+    """Write the PLY sequence, videos, meshes and animated GLB at the end."""
+    meshes: bool = True
+    """Per-frame OBJ sequence and animated GLB (marching cubes)."""
+    mesh_resolution: int = 64
+    video_size: int = 256
+    turntable_views: int = 60
+    fps: int = 8
+
+
+@dataclass
+class LiftConfig:
+    """Everything a video-to-4D run needs (``motion4d video-to-4d --preset P key=value``)."""
+
+    seed: int = 0
+    device: str = "auto"
+    input: InputConfig = field(default_factory=InputConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    static: StaticConfig = field(default_factory=StaticConfig)
+    dynamic: DynamicConfig = field(default_factory=DynamicConfig)
+    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+def load_lift_config(preset: str | None = "default", file: str | Path | None = None,
+                     overrides: list[str] | tuple[str, ...] = (), data: dict | None = None) -> LiftConfig:
+    """Resolve a :class:`LiftConfig` from a shipped preset, a YAML file, a dict and ``key=value`` overrides."""
+    return load_config(LiftConfig, preset=("lift", preset) if preset else None, file=file,
+                       overrides=list(overrides), data=data)
