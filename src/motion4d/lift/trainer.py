@@ -285,6 +285,7 @@ class LiftTrainer:
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         self.opt.step()
+        losses = {k: v.detach() for k, v in losses.items()}
         losses["loss"] = total.detach()
         losses["n"] = torch.tensor(float(len(self.model)))
         return losses
