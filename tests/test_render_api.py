@@ -81,3 +81,28 @@ def test_fit_to_image_raises_psnr():
         opt.step()
     end = psnr()
     assert end > start + 10, (start, end)
+
+
+def test_gsplat_radii_are_normalised():
+    from motion4d.render.gsplat_backend import normalise_radii
+
+    old = torch.tensor([[3, 0, 5]])
+    new = torch.tensor([[[3, 4], [0, 0], [5, 1]]])
+    assert normalise_radii(old).tolist() == [[[3, 3], [0, 0], [5, 5]]]
+    assert normalise_radii(new).dtype == torch.int32 and normalise_radii(new).tolist() == new.tolist()
+    with pytest.raises(ValueError, match="unexpected gsplat radii shape"):
+        normalise_radii(torch.zeros(2, 3, 4))
+
+
+def test_import_motion4d_compiles_nothing():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, motion4d, motion4d.render, motion4d.gaussians, motion4d.camera; "
+            "bad = [m for m in ('numba', 'gsplat', 'motion4d.render._kernels') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
