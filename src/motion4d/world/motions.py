@@ -111,7 +111,7 @@ def sample_motion(kind: str, obj: dict, rng: np.random.Generator, room: float) -
     room = max(float(room), 0.1)
     sign = 1.0 if rng.random() < 0.5 else -1.0
     if kind == "translate":
-        length = _u(rng, 0.8, 1.6) * room
+        length = _u(rng, 1.2, 1.8) * room
         ang = rng.uniform(-0.35, 0.35)  # mostly sideways (visible from the front), a little in depth/height
         d = [sign * length * math.cos(ang), length * 0.25 * math.sin(2 * ang), length * math.sin(ang)]
         return {"kind": kind, "displacement": [round(v, 4) for v in d]}

@@ -40,8 +40,8 @@ _SPACING_TO_SCALE = 0.75
 _MIN_PART_POINTS = 16
 _SYMMETRIC = {"sphere": (0, 1, 2), "cylinder": (1,), "cone": (1,), "capsule": (1,), "torus": (2,), "box": ()}
 # layout per object count: (x positions, object scale range, room for the centre to travel)
-_LAYOUT = {1: ([0.0], (0.75, 0.95), 0.45), 2: ([-0.42, 0.42], (0.5, 0.6), 0.22),
-           3: ([-0.56, 0.0, 0.56], (0.38, 0.44), 0.14)}
+_LAYOUT = {1: ([0.0], (0.95, 1.15), 0.4), 2: ([-0.42, 0.42], (0.55, 0.65), 0.22),
+           3: ([-0.56, 0.0, 0.56], (0.4, 0.46), 0.14)}
 
 
 @dataclass
@@ -79,11 +79,29 @@ def _build_canonical(obj: dict) -> _Canonical:
 
 
 def _rotmat_to_quat(R: np.ndarray) -> np.ndarray:
-    """Quaternions ``[N,4]`` (wxyz, w >= 0) from rotation matrices ``[N,3,3]``."""
-    from scipy.spatial.transform import Rotation
-
-    xyzw = Rotation.from_matrix(R).as_quat()
-    q = np.concatenate([xyzw[:, 3:], xyzw[:, :3]], axis=1)
+    """Quaternions ``[N,4]`` (wxyz, unit, w >= 0) from rotation matrices ``[N,3,3]`` (Shepperd's method)."""
+    m = R
+    tr = m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2]
+    cand = np.stack([tr, m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]], 1)
+    k = cand.argmax(1)
+    q = np.empty((len(m), 4))
+    for i in range(4):
+        sel = k == i
+        r = m[sel]
+        if i == 0:
+            s = np.sqrt(1 + tr[sel]) * 2
+            q[sel] = np.stack([s / 4, (r[:, 2, 1] - r[:, 1, 2]) / s, (r[:, 0, 2] - r[:, 2, 0]) / s,
+                               (r[:, 1, 0] - r[:, 0, 1]) / s], 1)
+        else:
+            a, b, c = i - 1, i % 3, (i + 1) % 3
+            s = np.sqrt(np.maximum(1 + r[:, a, a] - r[:, b, b] - r[:, c, c], 1e-12)) * 2
+            v = np.empty((len(r), 4))
+            v[:, 0] = (r[:, c, b] - r[:, b, c]) / s
+            v[:, 1 + a] = s / 4
+            v[:, 1 + b] = (r[:, b, a] + r[:, a, b]) / s
+            v[:, 1 + c] = (r[:, c, a] + r[:, a, c]) / s
+            q[sel] = v
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
     return q * np.where(q[:, :1] < 0, -1.0, 1.0)
 
 
