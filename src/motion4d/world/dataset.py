@@ -78,7 +78,7 @@ def read_rgba(path: str | Path) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as im:
-        return np.asarray(im.convert("RGBA"))
+        return np.array(im.convert("RGBA"))
 
 
 def _save_png(array: np.ndarray, path: Path) -> None:

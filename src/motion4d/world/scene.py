@@ -57,12 +57,12 @@ def _build_canonical(obj: dict) -> _Canonical:
     parts = obj["parts"]
     areas = np.array([primitives.area(p["primitive"], p["params"]) for p in parts])
     total = int(obj["num_points"])
-    if total < _MIN_PART_POINTS * len(parts):
-        raise ValueError(f"object {obj['kind']!r} needs num_points >= {_MIN_PART_POINTS * len(parts)} "
-                         f"({len(parts)} parts), got {total}")
-    spare = total - _MIN_PART_POINTS * len(parts)
+    if total < len(parts):
+        raise ValueError(f"object {obj['kind']!r} needs num_points >= {len(parts)} (one per part), got {total}")
+    floor = max(1, min(_MIN_PART_POINTS, total // (2 * len(parts))))  # small parts stay visible
+    spare = total - floor * len(parts)
     share = spare * areas / areas.sum()
-    counts = _MIN_PART_POINTS + np.floor(share).astype(np.int64)
+    counts = floor + np.floor(share).astype(np.int64)
     remainder = total - counts.sum()
     counts[np.argsort(-(share - np.floor(share)), kind="stable")[:remainder]] += 1
     pts, cols, ids = [], [], []
@@ -298,7 +298,8 @@ def make_scene(seed: int, *, num_objects: int | None = None, objects: str | Sequ
 
     Args:
         seed: any non-negative integer; the same arguments give the identical scene.
-        num_objects: 1, 2 or 3 (default: drawn from the seed, mostly 1).
+        num_objects: 1, 2 or 3 (default: one per forced kind when ``objects``/``motions`` are given,
+            else drawn from the seed, mostly 1).
         objects: force the object kind(s) (one for all, or one per object), see ``OBJECT_KINDS``.
         motions: force the motion kind(s), see ``MOTION_KINDS``. Kinds that need limbs (wave, walk)
             restrict the objects drawn to figures that have them.
@@ -319,10 +320,9 @@ def make_scene(seed: int, *, num_objects: int | None = None, objects: str | Sequ
     if len(bg) != 3 or not all(0.0 <= v <= 1.0 for v in bg):
         raise ValueError(f"background must be 3 numbers in [0, 1], got {list(background)}")
     rng = np.random.default_rng(int(seed))
-    if num_objects is None:
-        n_forced = max(len(x) for x in (objects, motions) if x is not None and not isinstance(x, str)) \
-            if any(x is not None and not isinstance(x, str) for x in (objects, motions)) else None
-        num_objects = n_forced or int(rng.choice([1, 1, 1, 2, 2, 3]))
+    if num_objects is None:  # forcing kinds without a count gives one object per kind given
+        forced = [1 if isinstance(x, str) else len(x) for x in (objects, motions) if x is not None]
+        num_objects = max(forced) if forced else int(rng.choice([1, 1, 1, 2, 2, 3]))
     if num_objects not in _LAYOUT:
         raise ValueError(f"num_objects must be 1, 2 or 3, got {num_objects}")
     kinds = _as_list(objects, num_objects, "object kind", OBJECT_KINDS)
