@@ -38,6 +38,12 @@ def test_reference_equals_front_view_and_load_rebuilds(scene_dir):
     for f in range(3):
         assert np.array_equal(read_rgba(scene_dir / "reference" / f"{f:03d}.png"),
                               read_rgba(scene_dir / "views" / "el+00_az000" / f"{f:03d}.png"))
+    from motion4d.gaussians.ply import load_ply
+
+    ply = load_ply(scene_dir / "gaussians" / "001.ply").gaussians()
+    g = tiny_scene(21).gaussians_at(0.5)
+    assert torch.allclose(ply.means, g.means) and torch.allclose(ply.rgb, g.rgb, atol=1e-6)
+    assert torch.allclose(ply.scales, g.scales, rtol=1e-5) and torch.allclose(ply.opacities, g.opacities)
     loaded = WorldScene.load(scene_dir)
     assert torch.equal(loaded.gaussians_at(0.5).means, tiny_scene(21).gaussians_at(0.5).means)
     a = read_rgba(scene_dir / "reference" / "000.png")

@@ -6,10 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from _world_helpers import tiny_scene
 from motion4d.world import (BENCHMARK_SUITE, LARGE_MOTIONS, MOTION_KINDS, OBJECT_KINDS, PALETTE, WorldScene,
                             compatible_motions, make_scene)
-from motion4d.world.ply import load_ply, save_ply
 
 FIGURE_FOR = {"wave": "snowman", "walk": "dog"}
 
@@ -159,17 +157,6 @@ def test_benchmark_suite_covers_every_kind():
     spec = BENCHMARK_SUITE[0]
     scene = spec.make(num_points=200)
     assert [o["kind"] for o in scene.objects] == list(spec.objects) and scene.seed == spec.seed
-
-
-def test_ply_round_trip(tmp_path):
-    g = tiny_scene(2).gaussians_at(0.5)
-    path = save_ply(g, tmp_path / "g.ply")
-    back = load_ply(path)
-    for k in ("means", "quats", "sh"):
-        assert torch.allclose(getattr(back, k), getattr(g, k), atol=1e-6)
-    assert torch.allclose(back.scales, g.scales, rtol=1e-5)
-    assert torch.allclose(back.opacities, g.opacities, atol=1e-5)
-    assert path.read_bytes().startswith(b"ply\nformat binary_little_endian 1.0\nelement vertex 400\n")
 
 
 def test_rotations_are_exact():

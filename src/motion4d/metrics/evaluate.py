@@ -125,14 +125,14 @@ def evaluate(result, gt_scene_dir: str | Path, views: Sequence[str] | None = Non
         preds.append(out.rgb.float().clamp(0, 1).cpu())
         pred_alpha.append(out.alpha.float().cpu())
         if (ply_dir / f"{f:03d}.ply").is_file():
-            from motion4d.world.ply import load_ply
+            from motion4d.gaussians.ply import load_ply
 
-            gt_g = load_ply(ply_dir / f"{f:03d}.ply")
+            gt_means = load_ply(ply_dir / f"{f:03d}.ply").means.detach()
             keep = g.opacities.detach().cpu() >= 0.1
             pts = g.means.detach().cpu()[keep]
             if len(pts):
                 chamfers.append(float(chamfer(_subsample(pts, _CHAMFER_POINTS),
-                                              _subsample(gt_g.means, _CHAMFER_POINTS))))
+                                              _subsample(gt_means, _CHAMFER_POINTS))))
     pred = torch.stack(preds, 1)  # [V, F, H, W, 3]
     alpha = torch.stack(pred_alpha, 1)[..., 0]
     from motion4d.world.dataset import composite

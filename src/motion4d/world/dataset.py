@@ -118,7 +118,7 @@ def write_scene(scene, out_dir: str | Path, *, views: bool = True, gaussians: bo
     """
     from motion4d.utils.device import resolve_device
     from motion4d.utils.progress import progress
-    from motion4d.world.ply import save_ply
+    from motion4d.gaussians.ply import save_ply
 
     dev = resolve_device(device)
     cams = scene_cameras(scene, include_ref=True)
