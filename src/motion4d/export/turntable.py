@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from motion4d.camera import Cameras, turntable
-from motion4d.export.video import to_uint8_frames, write_video
+from motion4d.export.video import check_video_path, to_uint8_frames, write_video
 from motion4d.scene4d import frame_times
 from motion4d.utils.progress import progress
 
@@ -54,6 +54,7 @@ def render_turntable(scene, path: str | os.PathLike, t: float | None = None, num
     Returns:
         ``Path(path)``.
     """
+    check_video_path(path)
     if isinstance(num_views, bool) or int(num_views) != num_views or num_views < 1:
         raise ValueError(f"num_views must be a positive integer, got {num_views!r}")
     if t is not None and not 0.0 <= float(t) <= 1.0:
@@ -87,6 +88,7 @@ def render_comparison(scene, reference_frames, cameras: Cameras, path: str | os.
     Returns:
         ``Path(path)``; the video is ``2 W`` pixels wide.
     """
+    check_video_path(path)
     ref = _reference_rgb(reference_frames, background)
     n, h, w = ref.shape[:3]
     if not isinstance(cameras, Cameras):

@@ -8,7 +8,7 @@ import numpy as np
 
 from motion4d.utils.io import atomic_path
 
-__all__ = ["VIDEO_FORMATS", "write_video", "to_uint8_frames"]
+__all__ = ["VIDEO_FORMATS", "write_video", "to_uint8_frames", "check_video_path"]
 
 VIDEO_FORMATS = (".mp4", ".gif")
 
@@ -54,6 +54,15 @@ def _as_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
+def check_video_path(path: str | os.PathLike) -> Path:
+    """``Path(path)`` if its extension is a format :func:`write_video` writes, else a ValueError."""
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_FORMATS:
+        raise ValueError(f"unknown video format {path.suffix or '(no extension)'!r} for {str(path)!r}; "
+                         f"use one of {', '.join(VIDEO_FORMATS)}")
+    return path
+
+
 def write_video(frames, path: str | os.PathLike, fps: float = 12.0, *, quality: int = 8) -> Path:
     """Write ``frames`` to ``path`` atomically and return ``path``.
 
@@ -67,11 +76,8 @@ def write_video(frames, path: str | os.PathLike, fps: float = 12.0, *, quality: 
     Returns:
         ``Path(path)``.
     """
-    path = Path(path)
+    path = check_video_path(path)
     ext = path.suffix.lower()
-    if ext not in VIDEO_FORMATS:
-        raise ValueError(f"unknown video format {path.suffix or '(no extension)'!r} for {str(path)!r}; "
-                         f"use one of {', '.join(VIDEO_FORMATS)}")
     if not (isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be a positive number, got {fps!r}")
     if not 0 <= int(quality) <= 10:
