@@ -27,23 +27,25 @@ def mesh_source_gaussians(scene) -> Gaussians:
     return scene.gaussians_at(0.0)
 
 
-def knn_weights(points: torch.Tensor, sources: torch.Tensor, k: int = 8, power: float = 1.0, eps: float = 1e-6,
-                chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+def knn_weights(points: torch.Tensor, sources: torch.Tensor, k: int = 8, power: float = 1.0,
+                eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices ``[P, k]`` of the ``k`` nearest ``sources [N, 3]`` of each point ``[P, 3]`` and their
-    normalised inverse-distance weights ``[P, k]`` (each row sums to 1)."""
+    normalised inverse-distance weights ``[P, k]`` (rows sum to 1), on the points' device.
+
+    Uses a k-d tree (``scipy.spatial.cKDTree``) on the CPU: about a second for 200k points
+    among 20k sources.
+    """
+    from scipy.spatial import cKDTree
+
     if isinstance(k, bool) or int(k) != k or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     k = min(int(k), sources.shape[0])
-    idx, wts = [], []
-    for start in range(0, points.shape[0], chunk):
-        d = torch.cdist(points[start:start + chunk], sources)
-        dist, nn = d.topk(k, dim=1, largest=False)
-        w = 1.0 / (dist + eps) ** power
-        idx.append(nn)
-        wts.append(w / w.sum(1, keepdim=True))
-    if not idx:
-        return torch.zeros(0, k, dtype=torch.long), torch.zeros(0, k)
-    return torch.cat(idx), torch.cat(wts)
+    tree = cKDTree(sources.detach().cpu().double().numpy())
+    dist, idx = tree.query(points.detach().cpu().double().numpy(), k=k)
+    dist = torch.as_tensor(dist, dtype=torch.float32).reshape(len(points), k)
+    idx = torch.as_tensor(idx, dtype=torch.long).reshape(len(points), k)
+    w = 1.0 / (dist + eps) ** power
+    return idx.to(points.device), (w / w.sum(1, keepdim=True)).to(points.device)
 
 
 def animate_vertices(scene, vertices: torch.Tensor, times: list[float], source: Gaussians | None = None, *,

@@ -102,9 +102,8 @@ def _vertex_normals(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Area-weighted unit vertex normals ``[V, 3]`` (zero-area vertices get +Y)."""
     tri = positions[faces]
     fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    vn = np.zeros_like(positions)
-    for corner in range(3):
-        np.add.at(vn, faces[:, corner], fn)
+    V, flat = len(positions), faces.reshape(-1)
+    vn = np.stack([np.bincount(flat, weights=np.repeat(fn[:, c], 3), minlength=V) for c in range(3)], 1)
     norm = np.linalg.norm(vn, axis=1, keepdims=True)
     return np.where(norm > 1e-20, vn / np.maximum(norm, 1e-20), np.array([0.0, 1.0, 0.0]))
 
