@@ -11,7 +11,6 @@ from pathlib import Path
 import torch
 
 from motion4d.export._common import frame_name, remove_stale_frames, resolve_times
-from motion4d.utils.io import atomic_path
 from motion4d.utils.progress import progress
 
 __all__ = ["export_ply_sequence"]
@@ -37,8 +36,6 @@ def export_ply_sequence(scene, out_dir: str | os.PathLike, num_frames: int | Non
     with torch.no_grad():
         for f, t in enumerate(progress(times, desc="PLY sequence")):
             path = out / frame_name(f, len(times), ".ply")
-            with atomic_path(path) as tmp:
-                save_ply(scene.gaussians_at(t).detach(), tmp)
-            paths.append(path)
+            paths.append(save_ply(scene.gaussians_at(t).detach(), path))  # atomic: temp file, then rename
     remove_stale_frames(out, len(times), ".ply")
     return paths
