@@ -7,7 +7,7 @@ import torch
 
 from motion4d.gaussians import Gaussians
 
-__all__ = ["ball_gaussians", "ball_interior_density", "BlobScene", "DeformBlobScene"]
+__all__ = ["ball_gaussians", "ball_interior_density", "BlobScene", "DeformBlobScene", "CanonicalBlobScene"]
 
 
 def ball_gaussians(radius: float = 0.4, step: float = 0.06, scale: float = 0.06, opacity: float = 0.5) -> Gaussians:
@@ -58,3 +58,19 @@ class DeformBlobScene(BlobScene):
     def deform_points(self, points: torch.Tensor, t: float) -> torch.Tensor:
         self.deform_calls += 1
         return self.motion(points, t)
+
+
+class CanonicalBlobScene(DeformBlobScene):
+    """Like a lift result: ``canonical`` Gaussians that no frame shows as they are (every frame is
+    lifted by +0.2 in y), and ``deform_points`` mapping canonical points to time t."""
+
+    lift = 0.2
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.canonical = self.base
+
+    def motion(self, points, t):
+        out = super().motion(points, t)
+        out[:, 1] = out[:, 1] + self.lift
+        return out

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from _export_scenes import BlobScene, DeformBlobScene, ball_interior_density
+from _export_scenes import BlobScene, CanonicalBlobScene, DeformBlobScene, ball_interior_density
 
 from motion4d.export import export_animated_glb, extract_mesh, write_morph_glb
 from motion4d.export.animate import animate_vertices
@@ -104,6 +104,16 @@ def test_deform_points_is_used_when_the_scene_has_it(tmp_path):
     expected = np.stack([scene.motion(verts, t).numpy() for t in frame_times(3)])  # exact, no kNN error
     gltf, _, _ = _check_glb(path, expected, 3, 6.0)
     assert gltf.animations[0].samplers[0].interpolation == "STEP"
+
+
+def test_mesh_comes_from_canonical_gaussians_when_the_scene_has_them(tmp_path):
+    scene = CanonicalBlobScene(num_frames=3, fps=6.0)
+    path = export_animated_glb(scene, tmp_path / "anim.glb", resolution=RES, threshold=THR)
+    mesh = extract_mesh(scene.canonical, resolution=RES, threshold=THR)
+    verts = torch.as_tensor(mesh.vertices, dtype=torch.float32)
+    expected = np.stack([scene.motion(verts, t).numpy() for t in frame_times(3)])
+    _, base, _ = _check_glb(path, expected, 3, 6.0)
+    assert base[:, 1].mean() == pytest.approx(0.2, abs=0.01)  # frame 0 = canonical moved, not canonical itself
 
 
 def test_num_frames_override_and_single_frame(tmp_path):

@@ -3,8 +3,9 @@
 Two ways, picked by what the scene offers:
 
 * ``scene.deform_points(points [P, 3], t) -> [P, 3]``: the scene's continuous deformation field
-  (the lift result has one). Points are in the space of ``scene.canonical_gaussians()`` when the
-  scene has that method, else in the space of ``scene.gaussians_at(0)``.
+  (the lift result has one). Points are in canonical space: the space of
+  ``scene.canonical_gaussians()`` or of the ``scene.canonical`` Gaussians when the scene has either,
+  else of ``scene.gaussians_at(0)``.
 * otherwise, inverse-distance weighting: each vertex follows the weighted mean displacement of its
   ``k`` nearest Gaussians between the mesh's source frame and time ``t`` (weights
   ``1 / (distance + eps)^power``). This needs Gaussian ``i`` to be the same Gaussian at every time,
@@ -22,8 +23,11 @@ __all__ = ["mesh_source_gaussians", "animate_vertices", "knn_weights"]
 
 def mesh_source_gaussians(scene) -> Gaussians:
     """The Gaussians the shared mesh is extracted from (see the module docstring)."""
-    if hasattr(scene, "deform_points") and callable(getattr(scene, "canonical_gaussians", None)):
-        return scene.canonical_gaussians()
+    if hasattr(scene, "deform_points"):
+        if callable(getattr(scene, "canonical_gaussians", None)):
+            return scene.canonical_gaussians()
+        if isinstance(getattr(scene, "canonical", None), Gaussians):
+            return scene.canonical
     return scene.gaussians_at(0.0)
 
 
