@@ -31,32 +31,37 @@ def _state(tr):
     return out
 
 
-def test_resume_matches_uninterrupted_run(mv, tmp_path, monkeypatch):
-    cfg = load_lift_config("multiview", overrides=TINY + ["static.iters=3", "dynamic.iters=4",
-                                                          "output.checkpoint_every=2"])
+@pytest.mark.parametrize("stage, crash_at, resume_step", [("static", 4, 2), ("dynamic", 3, 6)])
+def test_resume_matches_uninterrupted_run(mv, tmp_path, monkeypatch, stage, crash_at, resume_step):
+    # densification runs at static step 3: a crash at step 4 (static) resumes from step 2 with the
+    # restored gradient statistics; a crash at dynamic step 3 resumes inside the dynamic stage
+    cfg = load_lift_config("multiview", overrides=TINY + [
+        "static.iters=5", "dynamic.iters=4", "output.checkpoint_every=2", "static.densify_from=1",
+        "static.densify_until=5", "static.densify_interval=3", "static.densify_grad_threshold=1e-7"])
     data = load_input(mv, cfg.input, cfg.camera)
     full = LiftTrainer(data, cfg, tmp_path / "full", log=lambda s: None)
+    n0 = len(full.model)
     full.train()
+    assert len(full.model) != n0  # densification changed the model (what resume must reproduce)
     expected = _state(full)
 
     interrupted = LiftTrainer(data, cfg, tmp_path / "cut", log=lambda s: None)
-    original = LiftTrainer._dynamic_step
+    name = f"_{stage}_step"
+    original = getattr(LiftTrainer, name)
     calls = {"n": 0}
 
-    def crash_on_third(self):
+    def crash(self):
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == crash_at:
             raise KeyboardInterrupt
         return original(self)
 
-    monkeypatch.setattr(LiftTrainer, "_dynamic_step", crash_on_third)
+    monkeypatch.setattr(LiftTrainer, name, crash)
     with pytest.raises(KeyboardInterrupt):
         interrupted.train()
-    monkeypatch.setattr(LiftTrainer, "_dynamic_step", original)
-    ckpts = sorted(p.name for p in (tmp_path / "cut" / "checkpoints").iterdir())
-    assert ckpts == ["step_000002.safetensors", "step_000004.safetensors"]  # crash at global step 5
+    monkeypatch.setattr(LiftTrainer, name, original)
     resumed = LiftTrainer(data, cfg, tmp_path / "cut", log=lambda s: None)
-    assert resumed.load_latest() and resumed.global_step == 4
+    assert resumed.load_latest() and resumed.global_step == resume_step
     resumed = LiftTrainer(data, cfg, tmp_path / "cut", log=lambda s: None)
     resumed.train(resume=True)
     got = _state(resumed)

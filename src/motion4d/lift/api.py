@@ -58,7 +58,7 @@ def lift(input: str | Path | LiftInput, out: str | Path, cfg: LiftConfig | None 
     if static is not None:
         from motion4d.gaussians.ply import load_ply
 
-        static_g = load_ply(static)
+        static_g = load_ply(static).gaussians().detach()
         log(f"static model: {static} ({len(static_g)} Gaussians); skipping the static stage")
     if guidance is None:
         guidance = build_lift_guidance(cfg)
@@ -66,7 +66,7 @@ def lift(input: str | Path | LiftInput, out: str | Path, cfg: LiftConfig | None 
         tmp.write_text(config_to_yaml(cfg))
     trainer = LiftTrainer(data, cfg, out, static=static_g, guidance=guidance, log=log)
     trainer.train(resume=resume)
-    result = LiftResult(trainer.canonical().cpu(), trainer.field.cpu() if trainer.field is not None else None,
+    result = LiftResult(trainer.canonical().to("cpu"), trainer.field.cpu() if trainer.field is not None else None,
                         data.num_frames, out)
     files = _write_core(result, out, trainer)
     if cfg.output.export:
@@ -102,8 +102,7 @@ def lift(input: str | Path | LiftInput, out: str | Path, cfg: LiftConfig | None 
 def _write_core(result: LiftResult, out: Path, trainer) -> dict[str, Any]:
     from motion4d.gaussians.ply import save_ply
 
-    with atomic_path(out / "canonical.ply") as tmp:
-        save_ply(result.canonical, tmp)
+    save_ply(result.canonical, out / "canonical.ply")  # atomic
     files: dict[str, Any] = {"canonical": out / "canonical.ply", "config": out / "config.yaml"}
     if result.field is not None:
         save_field(result.field, out / "deformation.safetensors", result.num_frames)
@@ -133,7 +132,8 @@ def export_result(result: LiftResult, out: str | Path, cfg: LiftConfig, data: Li
                                                        fps=ocfg.fps * 2)
     if ocfg.meshes:
         files["mesh"] = export.export_obj_sequence(result, out / "mesh", resolution=ocfg.mesh_resolution)
-        files["animation"] = export.export_animated_glb(result, out / "animation.glb", resolution=ocfg.mesh_resolution)
+        files["animation"] = export.export_animated_glb(result, out / "animation.glb", resolution=ocfg.mesh_resolution,
+                                                        fps=ocfg.fps)
     log(f"exports written in {time.perf_counter() - t0:.1f}s")
     return files
 

@@ -113,7 +113,7 @@ def load_result(path: str | Path, device: str | torch.device = "cpu") -> LiftRes
         hint = " (the run did not finish; rerun it with --resume)" if (root / "checkpoints").is_dir() else ""
         raise FileNotFoundError(f"{str(root)!r} is not a finished lift result: result.json is missing{hint}")
     info = json.loads(info_path.read_text())
-    canonical = load_ply(root / info.get("canonical", "canonical.ply")).to(device)
+    canonical = load_ply(root / info.get("canonical", "canonical.ply"), device=device).gaussians().detach()
     field = None
     if info.get("deformation"):
         field, _ = load_field(root / info["deformation"])

@@ -84,7 +84,8 @@ class LiftTrainer:
         self.model = self._init_model(static)
         self.field: DeformationField | None = None
         self.opt: torch.optim.Optimizer | None = None
-        self.densify_state: Any = None
+        self.densify = self._densify_strategy()
+        self.densify_state: dict | None = self.densify.init_state(self.model) if self.densify else None
         if self.state.stage == "static":
             self._build_static_optimizer()
         else:
@@ -136,6 +137,19 @@ class LiftTrainer:
             pts, colour = pts[idx], colour[idx]
         jitter = (torch.rand(pts.shape, generator=gen) - 0.5) * (2 * half / res)
         return GaussianModel.from_points(pts + jitter, colour, opacity=self.cfg.static.init_opacity)
+
+    def _densify_strategy(self):
+        """3DGS densification for the static stage (``motion4d.gaussians.DensifyStrategy``), or None."""
+        cfg = self.cfg.static
+        if self.static_iters == 0 or cfg.densify_from >= min(cfg.densify_until, self.static_iters):
+            return None
+        from motion4d.gaussians import DensifyStrategy
+
+        extent = float((self.model.means.detach() - self.model.means.detach().mean(0)).norm(dim=-1).max())
+        return DensifyStrategy(grad_threshold=cfg.densify_grad_threshold, min_opacity=cfg.prune_opacity,
+                               scene_extent=max(extent, 1e-3), refine_start=cfg.densify_from,
+                               refine_stop=cfg.densify_until, refine_every=cfg.densify_interval,
+                               reset_every=10 ** 9, max_gaussians=cfg.max_gaussians)
 
     # ------------------------------------------------------------------------------ optimisers
     def _gaussian_groups(self, scale: float) -> list[dict]:
@@ -227,10 +241,9 @@ class LiftTrainer:
         keep = self.model.opacities.detach() > self.cfg.static.prune_opacity
         if bool(keep.all()) or int(keep.sum()) < 1:
             return
-        self._replace_model(self.model.gaussians().detach().select(keep))
-
-    def _replace_model(self, g: Gaussians) -> None:
-        self.model = GaussianModel.from_gaussians(g, sh_degree=self.model.sh_degree).to(self.device)
+        m = self.model
+        self.model = GaussianModel(m.means[keep], m.log_scales[keep], m.quats[keep], m.opacity_logits[keep],
+                                   m.sh_dc[keep], m.sh_rest[keep], sh_degree=m.sh_degree).to(self.device)
 
     # ----------------------------------------------------------------------------- losses
     def _ref_weight(self, warmup: bool, step: int, iters: int) -> float:
@@ -243,7 +256,7 @@ class LiftTrainer:
         mask = self.masks[views, frame]
         rgb = F.mse_loss(out.rgb, tgt)
         alpha = F.mse_loss(out.alpha, mask)
-        return {"rgb": rgb, "mask": alpha, "_total": weight * (lam_rgb * rgb + lam_mask * alpha)}
+        return {"rgb": rgb, "mask": alpha, "_total": weight * (lam_rgb * rgb + lam_mask * alpha), "_out": out}
 
     def _sample_views(self, gen: torch.Generator, count: int) -> torch.Tensor:
         """The reference view plus ``count - 1`` distinct random calibrated views."""
@@ -278,12 +291,17 @@ class LiftTrainer:
         w = self._ref_weight(cfg.ref_warmup, step, self.static_iters)
         losses = self._photo_losses(g, views, 0, cfg.lambda_rgb, cfg.lambda_mask, w)
         total = losses.pop("_total")
+        out = losses.pop("_out")
         if self.guidance is not None and cfg.lambda_sds > 0:
             sds = self._sds(g, 0, 1, gen, step)
             total = total + cfg.lambda_sds * sum(sds.values())
             losses.update(sds)
         self.opt.zero_grad(set_to_none=True)
         total.backward()
+        if self.densify is not None:
+            self.densify.step_post_backward(self.model, self.opt, self.densify_state, step, out)
+            if self.densify_state.get("last_action"):
+                self.log(f"densify {self.densify_state['last_action']}")
         self.opt.step()
         losses = {k: v.detach() for k, v in losses.items()}
         losses["loss"] = total.detach()
@@ -309,6 +327,7 @@ class LiftTrainer:
             g = apply_deltas(canonical, deltas_all[sl])
             views = self._sample_views(gen, cfg.views_per_frame)
             losses = self._photo_losses(g, views, f, cfg.lambda_rgb, cfg.lambda_mask, w)
+            losses.pop("_out")
             total = total + losses.pop("_total") / len(frames)
             if self.guidance is not None and cfg.lambda_sds > 0 and cfg.sds_views_per_frame > 0:
                 sds = self._sds(g, f, cfg.sds_views_per_frame, gen, self.static_iters + step)
@@ -335,13 +354,17 @@ class LiftTrainer:
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         if self.field is not None:
             tensors.update({f"field.{k}": v for k, v in self.field.state_dict().items()})
+        if self.densify_state is not None and self.state.stage == "static":
+            tensors.update({f"densify.{k}": v for k, v in self.densify_state.items() if torch.is_tensor(v)})
         opt_t, groups = optimizer_tensors(self.opt, "optim")
         tensors.update(opt_t)
         groups = [{k: v for k, v in g.items() if k != "params"} | {"params": g["params"]} for g in groups]
         meta = {"stage": self.state.stage, "step": self.state.step, "global_step": self.global_step,
                 "history": self.state.history, "seconds": self.state.seconds, "optimizer": groups,
                 "num_gaussians": len(self.model), "sh_degree": self.model.sh_degree,
-                "static_given": self.static_given, "config": config_to_dict(self.cfg)}
+                "static_given": self.static_given, "config": config_to_dict(self.cfg),
+                "densify_counts": {k: v for k, v in (self.densify_state or {}).items()
+                                   if isinstance(v, int) and not isinstance(v, bool)}}
         return save_checkpoint(self._checkpoint_dir(), self.global_step, tensors, meta)
 
     def load_latest(self) -> bool:
@@ -360,6 +383,11 @@ class LiftTrainer:
         if self.state.stage == "static":
             self.field = None
             self._build_static_optimizer()
+            if self.densify is not None:
+                self.densify_state = self.densify.init_state(self.model)
+                self.densify_state.update({k[len("densify."):]: v.to(self.device) for k, v in tensors.items()
+                                           if k.startswith("densify.")})
+                self.densify_state.update(meta.get("densify_counts", {}))
         else:
             self._start_dynamic()
             field_t = {k[len("field."):]: v for k, v in tensors.items() if k.startswith("field.")}
