@@ -310,9 +310,12 @@ def load_input(path: str | Path, cfg: InputConfig | None = None, camera: CameraC
             raise ValueError(f"view {name!r} is not in {str(cams_json)!r}; cameras: {', '.join(names)}")
     if ref_name in holdout:
         raise ValueError(f"the reference view {ref_name!r} cannot be held out")
-    chosen = [n for n in names if n != ref_name and n not in holdout and (cfg.views is None or n in cfg.views)]
-    # the world's views/ also holds a copy of the reference direction under another name; keep it
-    # (a second, identical view costs time but is harmless), unless the user selects views.
+    same_as_ref = [n for i, n in enumerate(names) if n != ref_name and bool(
+        torch.allclose(cams.viewmats[i], cams.viewmats[names.index(ref_name)], atol=1e-5)
+        and torch.allclose(cams.Ks[i], cams.Ks[names.index(ref_name)], atol=1e-3))]
+    # a camera identical to the reference (the world's el+00_az000) would only repeat the reference view
+    chosen = [n for n in names if n != ref_name and n not in holdout and n not in same_as_ref
+              and (cfg.views is None or n in cfg.views)]
     ref_frames_dir = path if layout is None else folder_of(ref_name)
     sources = [(ref_name, ref_frames_dir)] + [(n, folder_of(n)) for n in chosen]
     rgbs, alphas, counts = [], [], {}
