@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 import torch
 
 _ROOT: Path | None = None
@@ -180,3 +181,12 @@ def tiny_video() -> Path:
         "vae": ["diffusers", "AutoencoderKL"]})
     _BUILT["video"] = root
     return root
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread (and the test machine's cores are shared)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
