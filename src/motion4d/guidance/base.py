@@ -222,18 +222,7 @@ class Guidance(torch.nn.Module):
         fixed = {"type", "model", "precision", "device"} & set(changes)
         if fixed:
             raise ValueError(f"cannot change {', '.join(sorted(fixed))} of a built guidance; build a new one")
-        from motion4d.config import load_config
-
-        base = {k: v for k, v in changes.items() if not isinstance(v, dict)}
-        cfg = self.cfg.with_(**base) if base else self.cfg
-        nested = {k: v for k, v in changes.items() if isinstance(v, dict)}
-        if nested:
-            from motion4d.config import config_to_dict
-
-            data = config_to_dict(cfg)
-            for k, v in nested.items():
-                data[k] = {**data.get(k, {}), **v}
-            cfg = load_config(type(self.cfg), data=data)
+        cfg = self.cfg.with_(**changes)
         self.cfg = cfg
         self._schedules.clear()
         self._sampler = None

@@ -13,7 +13,7 @@ Example (YAML)::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from motion4d.config import ConfigError, check_choice
@@ -179,8 +179,16 @@ class GuidanceConfig:
             raise ConfigError(f"height/width must be >= 8, got {self.height}x{self.width}")
 
     def with_(self, **changes: Any) -> "GuidanceConfig":
-        """A copy with some fields changed (re-validated)."""
-        return replace(self, **changes)
+        """A copy with some fields changed (re-validated); sections may be given as partial dicts."""
+        from motion4d.config import config_to_dict, load_config
+
+        data = config_to_dict(self)
+        for key, value in changes.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        return load_config(GuidanceConfig, data=data)
 
 
 def build_guidance(cfg: GuidanceConfig | dict, **overrides: Any):

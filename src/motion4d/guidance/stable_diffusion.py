@@ -94,14 +94,21 @@ class StableDiffusionGuidance(Guidance):
 
     @contextlib.contextmanager
     def _lora_mode(self):
-        """Inside: the UNet is the LoRA (particle) model with the camera embedding."""
-        self.unet.enable_adapters()
-        self.unet.class_embedding = self.camera_embed
+        """Inside: the UNet is the LoRA (particle) model with the camera embedding (re-entrant).
+
+        peft clears ``requires_grad`` of disabled adapters, so a LoRA backward must run inside.
+        """
+        self._lora_depth = getattr(self, "_lora_depth", 0) + 1
+        if self._lora_depth == 1:
+            self.unet.enable_adapters()
+            self.unet.class_embedding = self.camera_embed
         try:
             yield
         finally:
-            self.unet.class_embedding = None
-            self.unet.disable_adapters()
+            self._lora_depth -= 1
+            if self._lora_depth == 0:
+                self.unet.class_embedding = None
+                self.unet.disable_adapters()
 
     # -- conditioning --------------------------------------------------------------------------
     def text_embeddings(self, condition: Condition, batch: int, view_dependent: bool | None = None
@@ -204,7 +211,7 @@ class StableDiffusionGuidance(Guidance):
                 raise ValueError("update_vsd(latents, condition) needs the condition too")
             text, _ = self.text_embeddings(condition, len(latents), view_dependent=False)
             camera = self.camera_labels(condition, len(latents), self.device_)
-        with torch.enable_grad():
+        with torch.enable_grad(), self._lora_mode():
             loss = self.lora_loss(latents.detach(), text, camera)
             self.lora_optimizer.zero_grad(set_to_none=True)
             loss.backward()
