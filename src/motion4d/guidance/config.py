@@ -13,7 +13,7 @@ Example (YAML)::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from motion4d.config import ConfigError, check_choice
@@ -149,6 +149,15 @@ class GuidanceConfig:
 
     def __post_init__(self) -> None:
         check_choice("type", self.type, GUIDANCE_TYPES)
+        for key, section in (("prompt", PromptOptions), ("vsd", VSDOptions), ("mvdream", MVDreamOptions),
+                             ("video", VideoOptions)):
+            value = getattr(self, key)
+            if isinstance(value, dict):
+                try:
+                    setattr(self, key, section(**value))
+                except TypeError as e:
+                    raise ConfigError(f"{key}: {e}; valid keys: "
+                                      f"{', '.join(f.name for f in fields(section))}") from None
         defaults = TYPE_DEFAULTS[self.type]
         if self.model is None:
             self.model = defaults["model"]
