@@ -55,3 +55,19 @@ def test_vsd_trains_lora_and_camera_embedding_only():
     before = {n: p.detach().clone() for n, p in g.unet.named_parameters() if "lora_B" in n}
     g.update_vsd(torch.randn(2, 4, 8, 8), _cond())
     assert any(not torch.equal(p, before[n]) for n, p in g.unet.named_parameters() if n in before)
+
+
+def test_vsd_trainable_state_round_trip():
+    cfg = GuidanceConfig(type="vsd", model=str(tiny_sd()), height=8, width=8, seed=4)
+    a = build_guidance(cfg)
+    a(torch.rand(1, 8, 8, 3), _cond_one(), step=0)
+    state = a.trainable_state_dict()
+    assert state and all(k.startswith(("unet.", "camera_embed.")) for k in state)
+    b = build_guidance(cfg.with_(seed=5))
+    b.load_trainable_state_dict(state)
+    assert all(torch.equal(v, b.trainable_state_dict()[k]) for k, v in state.items())
+    assert build_guidance(GuidanceConfig(type="sd", model=str(tiny_sd()))).trainable_state_dict() == {}
+
+
+def _cond_one():
+    return Condition(prompt="a lower", elevation=0.0, azimuth=30.0, radius=2.5)

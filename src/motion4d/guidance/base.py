@@ -242,6 +242,15 @@ class Guidance(torch.nn.Module):
     def render_spec(self) -> RenderSpec:
         return RenderSpec()
 
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Tensors this guidance trains (VSD: LoRA + camera embedding), for checkpoints; {} for the others."""
+        return {}
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore :meth:`trainable_state_dict` (after a resume)."""
+        if state:
+            raise ValueError(f"{self.kind} guidance has no trainable state, got {len(state)} tensors")
+
     def losses(self, images: torch.Tensor, condition: Condition, step: int = 0) -> dict[str, torch.Tensor]:
         raise NotImplementedError  # pragma: no cover
 

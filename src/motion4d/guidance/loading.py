@@ -75,8 +75,15 @@ def check_layout(root: Path, subfolders: Sequence[str], model: str) -> None:
 
 def load_component(cls: Any, root: Path, subfolder: str, dtype: torch.dtype | None = None,
                    device: torch.device | None = None) -> Any:
-    """``cls.from_pretrained(root, subfolder=...)``, frozen, in eval mode, on ``device``/``dtype``."""
-    kwargs = {"subfolder": subfolder}
+    """``cls.from_pretrained(root, subfolder=...)``, frozen, in eval mode, on ``device``/``dtype``.
+
+    Folders holding only ``*.fp16.safetensors`` / ``*.fp16.bin`` weights load that variant.
+    """
+    kwargs: dict[str, Any] = {"subfolder": subfolder}
+    folder = Path(root) / subfolder
+    has_plain = any(folder.glob("diffusion_pytorch_model.safetensors")) or any(folder.glob("diffusion_pytorch_model.bin"))
+    if not has_plain and any(folder.glob("*.fp16.safetensors")) or (not has_plain and any(folder.glob("*.fp16.bin"))):
+        kwargs["variant"] = "fp16"           # repos that ship only the fp16 variant
     if dtype is not None:
         kwargs["torch_dtype"] = dtype
     model = cls.from_pretrained(str(root), **kwargs)

@@ -110,6 +110,28 @@ class StableDiffusionGuidance(Guidance):
                 self.unet.class_embedding = None
                 self.unet.disable_adapters()
 
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        if not self.vsd:
+            return {}
+        self.load()
+        state = {f"unet.{n}": p.detach().clone() for n, p in self.unet.named_parameters() if "lora_" in n}
+        state.update({f"camera_embed.{n}": p.detach().clone() for n, p in self.camera_embed.named_parameters()})
+        return state
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        if not self.vsd:
+            return super().load_trainable_state_dict(state)
+        self.load()
+        own = {f"unet.{n}": p for n, p in self.unet.named_parameters() if "lora_" in n}
+        own.update({f"camera_embed.{n}": p for n, p in self.camera_embed.named_parameters()})
+        missing, unexpected = set(own) - set(state), set(state) - set(own)
+        if missing or unexpected:
+            raise ValueError(f"VSD state does not match this guidance (lora_rank?): {len(missing)} missing, "
+                             f"{len(unexpected)} unexpected keys, e.g. {sorted(missing or unexpected)[0]!r}")
+        with torch.no_grad():
+            for k, p in own.items():
+                p.copy_(state[k].to(p.device, p.dtype))
+
     # -- conditioning --------------------------------------------------------------------------
     def text_embeddings(self, condition: Condition, batch: int, view_dependent: bool | None = None
                         ) -> tuple[torch.Tensor, torch.Tensor]:
