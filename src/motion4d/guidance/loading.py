@@ -111,6 +111,6 @@ def load_tokenizer(root: Path, subfolder: str = "tokenizer") -> Any:
 def load_text_encoder(root: Path, dtype: torch.dtype, device: torch.device, subfolder: str = "text_encoder") -> Any:
     from transformers import CLIPTextModel
 
-    model = CLIPTextModel.from_pretrained(str(Path(root) / subfolder), dtype=dtype).to(device)
+    model = CLIPTextModel.from_pretrained(str(Path(root) / subfolder)).to(device, dtype)
     model.requires_grad_(False)
     return model.eval()

@@ -133,8 +133,8 @@ class Zero123Guidance(Guidance):
                              f"{2 * self.vae.config.latent_channels} (noisy latent + reference latent)")
         self.cc_projection = load_component(__getattr__("CLIPCameraProjection"), root, "clip_camera_projection",
                                             dt, dev)
-        self.image_encoder = CLIPVisionModelWithProjection.from_pretrained(str(root / "image_encoder"), dtype=dt)
-        self.image_encoder.to(dev).requires_grad_(False).eval()
+        self.image_encoder = CLIPVisionModelWithProjection.from_pretrained(str(root / "image_encoder"))
+        self.image_encoder.to(dev, dt).requires_grad_(False).eval()
         self.scheduler = load_scheduler(root)
         self.alphas_cumprod = self.scheduler.alphas_cumprod.to(dev)
         mean, std = CLIP_MEAN, CLIP_STD
