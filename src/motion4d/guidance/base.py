@@ -203,6 +203,7 @@ class Guidance(torch.nn.Module):
         self.generator = torch.Generator().manual_seed(int(getattr(cfg, "seed", 0)))
         self._loaded = False
         self._schedules: dict[str, Schedule] = {}
+        self.stats: dict[str, Any] = {}          # diagnostics of the last call (timesteps, LoRA loss)
 
     # -- schedules -----------------------------------------------------------------------------
     def value(self, key: str, step: int) -> float | None:

@@ -103,6 +103,7 @@ class MVDreamGuidance(Guidance):
         latents = self.encode_images(self.vae, self.resize(x.float(), (self.cfg.height, self.cfg.width)))
         t = self.sample_timesteps(step, B // V, self.scheduler.config.num_train_timesteps).repeat_interleave(V)
         noise = self.randn(latents.shape)
+        self.stats = {"t": t.detach().cpu()}
         noisy = self.scheduler.add_noise(latents.detach(), noise, t)
         text = self.prompts([condition.prompt])
         uncond = self.prompts([condition.negative_prompt or self.cfg.prompt.negative_prompt])

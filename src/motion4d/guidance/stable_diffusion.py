@@ -43,7 +43,6 @@ class StableDiffusionGuidance(Guidance):
         super().__init__(cfg)
         self.vsd = cfg.type == "vsd"
         self.kind = "vsd" if self.vsd else "sd"
-        self.stats: dict[str, Any] = {}
         self._last: tuple | None = None
 
     @property

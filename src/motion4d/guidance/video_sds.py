@@ -100,7 +100,6 @@ class VideoSDSGuidance(Guidance):
     def __init__(self, cfg: Any, lora_loader: LoraLoader | None = None):
         super().__init__(cfg)
         self.lora_loader = lora_loader or apply_lora_safetensors
-        self.stats: dict[str, Any] = {}
 
     @property
     def render_spec(self) -> RenderSpec:

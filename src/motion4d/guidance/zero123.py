@@ -204,6 +204,7 @@ class Zero123Guidance(Guidance):
         noise = self.randn(latents.shape)
         noisy = self.scheduler.add_noise(latents.detach(), noise, t)
         eps = self.predict_noise(noisy, t, tokens, ref_lat, self.value("guidance_scale", step))
+        self.stats = {"t": t.detach().cpu()}
         loss, _ = self.sds_from_eps(latents, eps, noise, t, self.alphas_cumprod, step)
         return {"sds": self.value("weight", step) * loss}
 
