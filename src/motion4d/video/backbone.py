@@ -20,7 +20,8 @@ import torch
 from motion4d.hub import ModelInfo, register_model, resolve_pretrained, model_info
 from motion4d.utils.device import default_dtype, resolve_device
 
-__all__ = ["VideoBackbone", "ZEROSCOPE", "MODELSCOPE", "load_backbone", "unet_fingerprint", "weights_probe"]
+__all__ = ["VideoBackbone", "ZEROSCOPE", "MODELSCOPE", "load_backbone", "unet_fingerprint", "weights_probe",
+           "canonical_model_id"]
 
 # Both backbones share one UNet3D architecture (diffusers' default UNet3DConditionModel config, 1.41 B params);
 # sizes are the fp16 download (UNet 1.41 B + CLIP-H text encoder 0.35 B + VAE 0.08 B parameters, 2 bytes each).
@@ -51,6 +52,13 @@ def weights_probe(unet, n: int = 16) -> list[float]:
     a = unet.conv_in.weight.detach().flatten()[: n // 2]
     b = unet.conv_out.weight.detach().flatten()[: n - n // 2]
     return [float(x) for x in torch.cat([a, b]).float().cpu()]
+
+
+def canonical_model_id(name_or_path: str | os.PathLike) -> str:
+    """The id motion4d records for a model: hub id for registry keys and hub ids, else what the folder says."""
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    return _hub_id_of(text, path if path.is_dir() else Path(text))
 
 
 def _hub_id_of(text: str, folder: Path) -> str:

@@ -158,12 +158,11 @@ def check_base(ckpt: LoRACheckpoint, unet, model_id: str, *, allow_base_mismatch
                          f"fingerprint {ckpt.base_model_fingerprint}) than the loaded model {model_id!r} "
                          f"(fingerprint {fp}); load it with --model {ckpt.base_model}")
     expected = target_module_names(unet, ckpt.path)
-    if ckpt.layer_names != expected:
+    if set(ckpt.layer_names) != set(expected):
         missing = sorted(set(expected) - set(ckpt.layer_names))
         extra = sorted(set(ckpt.layer_names) - set(expected))
         detail = (f"{len(missing)} layer(s) of the model are missing from it (e.g. {missing[:1]}), "
-                  f"{len(extra)} of its layers are not in the model (e.g. {extra[:1]})") if missing or extra \
-            else "the layers are in a different order"
+                  f"{len(extra)} of its layers are not in the model (e.g. {extra[:1]})")
         raise ValueError(f"{where} does not fit the {ckpt.path} layers of {model_id!r}: it has "
                          f"{len(ckpt.layer_names)} layers, the model {len(expected)}; {detail}")
     modules = dict(unet.named_modules())

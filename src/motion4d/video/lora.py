@@ -128,6 +128,14 @@ class DualPathLoRA:
         self._apply()
         return info
 
+    def remove(self, name: str) -> None:
+        """Delete adapter ``name`` from every layer (the base layers stay wrapped, with no LoRA branch)."""
+        self._get(name)
+        for layer in self.layers(name).values():
+            layer.delete_adapter(name)
+        del self.adapters[name]
+        self._apply()
+
     # -- queries ---------------------------------------------------------------------------------------
     def names(self, path: str | None = None) -> list[str]:
         return [n for n, a in self.adapters.items() if path is None or a.path == path]

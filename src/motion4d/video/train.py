@@ -27,6 +27,7 @@ import json
 import math
 import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,18 +208,23 @@ class _Trainer:
         unet = bb.unet
         unet.train()
         if self.train_spatial and not masked:
-            off = ("temporal",) if "temporal" in self.lora.adapters else ()
-            with self.lora.disabled(*off), temporal_bypass(unet), self.acc.autocast():
-                pred = unet(zt[:, :, frame:frame + 1], t, encoder_hidden_states=text).sample
-                loss = spatial_loss(pred, target[:, :, frame:frame + 1])
-            self._backward_step("spatial", loss)
+            off = self.lora.disabled("temporal") if "temporal" in self.lora.adapters else nullcontext()
+            # backward inside the contexts: checkpointed layers recompute their forward during backward
+            with off, temporal_bypass(unet):
+                with self.acc.autocast():
+                    pred = unet(zt[:, :, frame:frame + 1], t, encoder_hidden_states=text).sample
+                    loss = spatial_loss(pred, target[:, :, frame:frame + 1])
+                self._backward_step("spatial", loss)
             logs["loss_spatial"] = float(loss)
         if self.train_temporal and clip.kind == "video" and num_frames > 1:
-            spatial = ("spatial",) if "spatial" in self.lora.adapters else ()
-            with self.lora.frozen(*spatial), self.lora.disabled(*(spatial if masked else ())), self.acc.autocast():
-                pred = unet(zt, t, encoder_hidden_states=text).sample
-                losses = temporal_loss(pred, target, anchor, lambda_org=cfg.lambda_org, lambda_ad=cfg.lambda_ad)
-            self._backward_step("temporal", losses["loss"])
+            has_spatial = "spatial" in self.lora.adapters
+            frozen = self.lora.frozen("spatial") if has_spatial else nullcontext()
+            off = self.lora.disabled("spatial") if has_spatial and masked else nullcontext()
+            with frozen, off:
+                with self.acc.autocast():
+                    pred = unet(zt, t, encoder_hidden_states=text).sample
+                    losses = temporal_loss(pred, target, anchor, lambda_org=cfg.lambda_org, lambda_ad=cfg.lambda_ad)
+                self._backward_step("temporal", losses["loss"])
             logs.update(loss_temporal=float(losses["loss"]), loss_org=float(losses["loss_org"]),
                         loss_ad=float(losses["loss_ad"]))
         unet.eval()
