@@ -65,3 +65,38 @@ def moving_square_clip(num_frames: int = 8, size: int = 32, square: int = 10, dx
         x0, y0 = 2 + i * dx, 4 + i * dy
         frames[i, y0:y0 + square, x0:x0 + square] = torch.tensor(colour)
     return frames
+
+
+_BUILT: dict = {}
+
+
+def tiny_model_dir(tmp_path_factory, seed: int = 0) -> Path:
+    """Build (once per test session and seed) the tiny model folder and return it."""
+    if seed not in _BUILT:
+        _BUILT[seed] = build_tiny_model(tmp_path_factory.mktemp(f"tiny_t2v_{seed}"), seed=seed)
+    return _BUILT[seed]
+
+
+def load_tiny(folder: Path):
+    from motion4d.video.backbone import VideoBackbone
+
+    return VideoBackbone.from_pretrained(str(folder), device="cpu")
+
+
+def single_thread():
+    """Generator body for an autouse fixture: torch on one thread (the test machine's cores are shared)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def write_square_video(path: Path, num_frames: int = 12, fps: float = 8.0, **kw) -> Path:
+    from motion4d.video.outputs import write_mp4
+
+    return write_mp4(moving_square_clip(num_frames, **kw), path, fps=fps)
+
+
+def unet_out(backbone, latents: torch.Tensor, t: int = 500, prompt: str = "lower") -> torch.Tensor:
+    with torch.no_grad():
+        return backbone.unet(latents, t, encoder_hidden_states=backbone.encode_prompt(prompt)).sample

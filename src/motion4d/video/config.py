@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from motion4d.config import ConfigError, check_choice
 
-__all__ = ["DataConfig", "AdapterConfig", "ValidationConfig", "TrainMotionConfig"]
+__all__ = ["DataConfig", "AdapterConfig", "ValidationConfig", "TrainMotionConfig", "load_train_config"]
 
 
 @dataclass
@@ -110,3 +110,38 @@ class TrainMotionConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.checkpoint_every < 1 or self.keep_checkpoints < 1:
             raise ConfigError("checkpoint_every and keep_checkpoints must be >= 1")
+
+
+def load_train_config(config: str | None = None, presets: list[str] | tuple[str, ...] = (),
+                      overrides: list[str] | tuple[str, ...] = ()) -> TrainMotionConfig:
+    """Defaults < presets (in order, from ``presets/motion/``) < the YAML ``config`` file < ``key=value``
+    overrides. Unknown keys and bad values raise :class:`motion4d.config.ConfigError` naming them."""
+    from pathlib import Path
+
+    import yaml
+
+    from motion4d.config import load_config, preset_path
+
+    merged: dict = {}
+    sources = [preset_path("motion", p) for p in presets]
+    if config is not None:
+        if not Path(config).is_file():
+            raise ConfigError(f"config file {str(config)!r} does not exist")
+        sources.append(Path(config))
+    for src in sources:
+        try:
+            data = yaml.safe_load(Path(src).read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {str(src)!r} is not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {str(src)!r} must hold a mapping of keys")
+        _merge(merged, data)
+    return load_config(TrainMotionConfig, data=merged, overrides=list(overrides))
+
+
+def _merge(dst: dict, src: dict) -> None:
+    for k, v in src.items():
+        if isinstance(v, dict) and isinstance(dst.get(k), dict):
+            _merge(dst[k], v)
+        else:
+            dst[k] = v

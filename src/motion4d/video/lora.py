@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -117,7 +118,9 @@ class DualPathLoRA:
         config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=PATH_TARGETS[path],
                             init_lora_weights="gaussian" if init == "gaussian" else False)
         # peft disables gradients of everything but adapters; keep the base frozen state explicit anyway
-        inject_adapter_in_model(config, self.unet, adapter_name=name)
+        with warnings.catch_warnings():  # peft warns that a second adapter is being added: that is the point
+            warnings.filterwarnings("ignore", message=".*multiple adapters.*")
+            inject_adapter_in_model(config, self.unet, adapter_name=name)
         self.unet.requires_grad_(False)
         param = next(self.unet.parameters())
         for layer in self.layers(name).values():  # LoRA weights live in fp32 next to a half-precision base

@@ -215,7 +215,7 @@ class _Trainer:
                     pred = unet(zt[:, :, frame:frame + 1], t, encoder_hidden_states=text).sample
                     loss = spatial_loss(pred, target[:, :, frame:frame + 1])
                 self._backward_step("spatial", loss)
-            logs["loss_spatial"] = float(loss)
+            logs["loss_spatial"] = float(loss.detach())
         if self.train_temporal and clip.kind == "video" and num_frames > 1:
             has_spatial = "spatial" in self.lora.adapters
             frozen = self.lora.frozen("spatial") if has_spatial else nullcontext()
@@ -225,8 +225,8 @@ class _Trainer:
                     pred = unet(zt, t, encoder_hidden_states=text).sample
                     losses = temporal_loss(pred, target, anchor, lambda_org=cfg.lambda_org, lambda_ad=cfg.lambda_ad)
                 self._backward_step("temporal", losses["loss"])
-            logs.update(loss_temporal=float(losses["loss"]), loss_org=float(losses["loss_org"]),
-                        loss_ad=float(losses["loss_ad"]))
+            logs.update({k.replace("loss", "loss_temporal", 1) if k == "loss" else k: float(v.detach())
+                         for k, v in losses.items()})
         unet.eval()
         return logs
 
