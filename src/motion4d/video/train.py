@@ -225,7 +225,7 @@ class _Trainer:
                     pred = unet(zt, t, encoder_hidden_states=text).sample
                     losses = temporal_loss(pred, target, anchor, lambda_org=cfg.lambda_org, lambda_ad=cfg.lambda_ad)
                 self._backward_step("temporal", losses["loss"])
-            logs.update({k.replace("loss", "loss_temporal", 1) if k == "loss" else k: float(v.detach())
+            logs.update({"loss_temporal" if k == "loss" else k: float(v.detach())
                          for k, v in losses.items()})
         unet.eval()
         return logs
