@@ -138,7 +138,7 @@ def clip_indices(num_available: int, native_fps: float, fps: float, num_frames: 
 
 def resize_frames(frames: np.ndarray, width: int, height: int) -> torch.Tensor:
     """uint8 [F, H, W, 3] -> float32 [F, height, width, 3] in [0, 1]: resize to cover, then centre crop."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
+    x = torch.from_numpy(np.array(frames, dtype=np.uint8)).permute(0, 3, 1, 2).float() / 255.0
     h, w = x.shape[-2:]
     scale = max(height / h, width / w)
     nh, nw = max(height, round(h * scale)), max(width, round(w * scale))
