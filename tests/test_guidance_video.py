@@ -64,3 +64,27 @@ def test_motion_lora_round_trip_changes_the_video_prior(tmp_path):
     assert calls == [(str(path), 0.5)]
     with pytest.raises(FileNotFoundError, match="motion LoRA"):
         apply_lora_safetensors(plain, tmp_path / "absent.safetensors")
+
+
+def test_video_stage_lora_checkpoint_loads_through_the_guidance(tmp_path):
+    """A LoRA written by the video stage (motion4d-lora format) supervises the guidance's UNet."""
+    from diffusers import UNet3DConditionModel
+
+    from motion4d.video.checkpoint import save_adapter
+    from motion4d.video.lora import get_lora
+
+    root = tiny_video()
+    trained = UNet3DConditionModel.from_pretrained(str(root), subfolder="unet")
+    torch.manual_seed(1)
+    get_lora(trained).add("temporal", "temporal", rank=2, alpha=2.0, init="random")
+    path = save_adapter(trained, "temporal", tmp_path / "temporal.safetensors", base_model=str(root))
+    g = build_guidance(GuidanceConfig(type="video", model=str(root), height=8, width=8,
+                                      video={"lora_path": str(path)}))
+    g.load()
+    x, ctx = torch.randn(1, 4, 3, 8, 8), torch.randn(1, 5, 8)
+    with torch.no_grad():
+        assert torch.allclose(g.unet(x, 7, ctx).sample, trained(x, 7, ctx).sample, atol=1e-5)
+    other = build_guidance(GuidanceConfig(type="video", model=str(tiny_video()), height=8, width=8,
+                                          video={"lora_path": str(tmp_path / "nope.safetensors")}))
+    with pytest.raises(FileNotFoundError, match="nope"):
+        other.load()

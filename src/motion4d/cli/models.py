@@ -8,8 +8,9 @@ import sys
 
 __all__ = ["register", "model_rows"]
 
-# modules that register models in motion4d.hub when imported (light: no weights, no diffusers)
-REGISTRY_MODULES = ("motion4d.guidance.loading", "motion4d.video.models")
+# modules that register models in motion4d.hub when imported (light: no weights, no diffusers); the
+# text-to-video owner's entries (sizes computed from parameter counts) come first and are kept
+REGISTRY_MODULES = ("motion4d.video.backbone", "motion4d.guidance.loading")
 
 
 def model_rows() -> list[dict]:

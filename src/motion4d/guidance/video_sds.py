@@ -6,11 +6,14 @@ Folder layout (``TextToVideoSDPipeline``): ``unet/`` (UNet3DConditionModel), ``v
 ``t ~ U(0.02, 0.98)``, loss summed over frames and divided by the number of videos.
 
 A temporal (motion) LoRA from the ``video`` stage supervises the 4D motion directly: set
-``video.lora_path`` to a motion4d LoRA safetensors file. It is applied by ``lora_loader(unet, path,
-scale)``: by default :func:`apply_lora_safetensors`, which reads peft-style keys
-(``<module>.lora_A.weight`` / ``<module>.lora_B.weight``, optionally prefixed ``unet.``) and the
-``lora_alpha`` (or ``alpha``) metadata entry; pass your own callable to
-:class:`VideoSDSGuidance` for another format.
+``video.lora_path`` to a LoRA safetensors file. It is applied by ``lora_loader(unet, path, scale)``.
+The default (:meth:`VideoSDSGuidance.default_lora_loader`) loads motion4d LoRA checkpoints
+(metadata ``format = motion4d-lora``, written by ``motion4d train-motion``) with
+:func:`motion4d.video.checkpoint.load_lora`, which checks that the LoRA was trained on this base
+model; any other file goes through :func:`apply_lora_safetensors` (peft-style keys
+``<module>.lora_A.weight`` / ``<module>.lora_B.weight``, optionally prefixed ``unet.``, and a
+``lora_alpha``/``alpha`` metadata entry). Pass your own callable to :class:`VideoSDSGuidance` for
+another format.
 """
 from __future__ import annotations
 
@@ -99,7 +102,22 @@ class VideoSDSGuidance(Guidance):
 
     def __init__(self, cfg: Any, lora_loader: LoraLoader | None = None):
         super().__init__(cfg)
-        self.lora_loader = lora_loader or apply_lora_safetensors
+        self.lora_loader = lora_loader or self.default_lora_loader
+
+    def default_lora_loader(self, unet: torch.nn.Module, path: str, scale: float) -> None:
+        """motion4d LoRA checkpoints through ``motion4d.video``; other safetensors as peft-style keys."""
+        from safetensors import safe_open
+
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"motion LoRA file {str(path)!r} does not exist")
+        with safe_open(str(path), framework="pt") as f:
+            fmt = (f.metadata() or {}).get("format")
+        if fmt == "motion4d-lora":
+            from motion4d.video.checkpoint import load_lora
+
+            load_lora(unet, path, model_id=str(self.cfg.model), scale=scale)
+        else:
+            apply_lora_safetensors(unet, path, scale)
 
     @property
     def render_spec(self) -> RenderSpec:
