@@ -109,7 +109,7 @@ class Zero123Guidance(Guidance):
     def __init__(self, cfg: Any):
         super().__init__(cfg)
         self.variant = "stable-zero123" if cfg.type == "stable-zero123" else "zero123"
-        self._ref_key: tuple | None = None
+        self._refs: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}   # per reference image (e.g. per frame)
 
     @property
     def render_spec(self) -> RenderSpec:
@@ -163,11 +163,17 @@ class Zero123Guidance(Guidance):
         return emb, lat
 
     def _reference(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (image.data_ptr(), tuple(image.shape), image._version, str(image.device))
-        if key != self._ref_key:
-            self._ref = self.embed_reference(image)
-            self._ref_key = key
-        return self._ref
+        """Cached :meth:`embed_reference` (up to 256 images: every frame of a reference video)."""
+        import hashlib
+
+        image = torch.as_tensor(image)
+        data = image.detach().float().contiguous().cpu().numpy()
+        key = (tuple(image.shape), hashlib.sha1(data.tobytes()).hexdigest())      # content, not address
+        if key not in self._refs:
+            if len(self._refs) >= 256:
+                self._refs.pop(next(iter(self._refs)))
+            self._refs[key] = self.embed_reference(image)
+        return self._refs[key]
 
     def conditioning(self, condition: Condition, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(tokens [B, 1, D], ref_latents [B, 4, h, w])`` for ``batch`` renders."""
