@@ -86,7 +86,7 @@ class StableDiffusionGuidance(Guidance):
         with torch.no_grad():
             for p in self.camera_embed.parameters():
                 p.copy_(torch.randn(p.shape, generator=g) * 0.02 if p.ndim > 1 else torch.zeros_like(p))
-        self.camera_embed.to(self.device_, self.dtype)
+        self.camera_embed.to(self.device_)              # float32: it is trained (the UNet casts its output)
         self.lora_parameters = lora_params + list(self.camera_embed.parameters())
         self.lora_optimizer = torch.optim.AdamW(self.lora_parameters, lr=o.lora_lr, weight_decay=0.0)
         self.unet.disable_adapters()
@@ -166,7 +166,7 @@ class StableDiffusionGuidance(Guidance):
         x, tt = torch.cat([noisy, noisy]).to(self.dtype), torch.cat([t, t])
         kwargs = {}
         if camera is not None:
-            kwargs["class_labels"] = torch.cat([camera, torch.zeros_like(camera)]).to(self.dtype)
+            kwargs["class_labels"] = torch.cat([camera, torch.zeros_like(camera)]).float()
         ctx = contextlib.nullcontext() if camera is None else self._lora_mode()
         with ctx:
             out = self.unet(x, tt, encoder_hidden_states=torch.cat([text, uncond]), **kwargs).sample.float()
@@ -208,7 +208,7 @@ class StableDiffusionGuidance(Guidance):
         keep = (torch.rand(B, generator=self.generator) >= self.cfg.vsd.camera_drop).float().to(self.device_)
         with self._lora_mode():
             out = self.unet(noisy.to(self.dtype), t, encoder_hidden_states=text,
-                            class_labels=(camera * keep[:, None]).to(self.dtype)).sample.float()
+                            class_labels=(camera * keep[:, None]).float()).sample.float()
         if self.prediction_type == "v_prediction":
             target = self.scheduler.get_velocity(latents, noise, t)
         else:
