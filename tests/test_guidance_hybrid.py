@@ -75,3 +75,37 @@ def test_stage_overrides_reconfigure_guidance_schedules():
     assert seen[4000] == pytest.approx((0.98 + (0.02 - 0.98) * 0.5, 0.98 + (0.5 - 0.98) * 0.5))
     hybrid.losses(None, None, hybrid.plan(10000 + 4000))   # stage 2: fixed U(0.02, 0.5), stage-local step
     assert seen[4000] == pytest.approx((0.02, 0.5))
+
+
+def test_hybrid_runner_calls_the_planned_tiny_guidance():
+    import torch
+
+    from motion4d.guidance import Condition
+    from motion4d.guidance.tiny import tiny_mvdream, tiny_video
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        small = {"height": 8, "width": 8}
+        cfg = HybridConfig(seed=3, frames=4, guidances={
+            "mv": {"type": "mvdream", "model": str(tiny_mvdream()), **small},
+            "vid": {"type": "video", "model": str(tiny_video()), "weight": 0.1, "video": {"num_frames": 4}, **small}},
+            stages=[{"name": "dyn", "steps": 10, "dynamic": True, "probabilities": {"mv": 0.5, "vid": 0.5},
+                     "overrides": {"mv": {"guidance_scale": [[0, 10.0], [10, 20.0]]}}}])
+        hybrid = HybridSDS(cfg)
+        seen = set()
+        for step in range(6):
+            plan = hybrid.plan(step)
+            spec = hybrid.render_spec(plan)
+            n = len(plan.times) if plan.render == "clip" else spec.views
+            images = torch.rand(n, 8, 8, 3, requires_grad=True)
+            cond = Condition(prompt="a lower", elevation=10.0, azimuth=[90.0 * i for i in range(n)], radius=2.5)
+            losses = hybrid.losses(images, cond, plan)
+            assert set(losses) == ({"sds_video"} if plan.guidance == "vid" else {"sds"})
+            sum(losses.values()).backward()
+            assert torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0
+            seen.add(plan.guidance)
+        assert seen == {"mv", "vid"}
+        assert hybrid.guidance("mv").value("guidance_scale", 5) == 15.0      # stage override in effect
+    finally:
+        torch.set_num_threads(before)
