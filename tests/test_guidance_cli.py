@@ -9,6 +9,8 @@ from _guidance_tiny import one_thread, tiny_zero123  # noqa: F401
 from motion4d.cli import main
 from motion4d.guidance import Condition, GuidanceConfig, build_guidance
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 REQUIRED = {"zero123-xl": "ashawkey/zero123-xl-diffusers", "stable-zero123": "ashawkey/stable-zero123-diffusers",
             "mvdream": "ashawkey/mvdream-sd2.1-diffusers", "zeroscope": "cerspense/zeroscope_v2_576w",
             "modelscope": "damo-vilab/text-to-video-ms-1.7b", "sd21-base": "stabilityai/stable-diffusion-2-1-base"}

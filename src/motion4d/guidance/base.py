@@ -22,7 +22,7 @@ The SDS gradient is injected with the detached-target form (threestudio, DreamGa
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
 import torch

@@ -18,8 +18,6 @@ gives plain SDS with ``w(t)``.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from motion4d.guidance.base import Condition, Guidance, RenderSpec, cfg_combine, clean_grad, sds_loss, to_bchw

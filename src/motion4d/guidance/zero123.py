@@ -26,7 +26,6 @@ Camera vector, relative to the reference view (Zero123 polar angle = 90 deg - mo
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
