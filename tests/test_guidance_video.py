@@ -88,3 +88,40 @@ def test_video_stage_lora_checkpoint_loads_through_the_guidance(tmp_path):
                                           video={"lora_path": str(tmp_path / "nope.safetensors")}))
     with pytest.raises(FileNotFoundError, match="nope"):
         other.load()
+
+
+@pytest.mark.parametrize("amp", [1.0, 3.0])
+def test_latent_gradient_is_weighted_cfg_residual_with_motion_amplification(amp):
+    """End to end: d loss / d latents == w(t) * amp(eps_cfg - noise) / B for the guidance's own draws."""
+    cfg = GuidanceConfig(type="video", model=str(tiny_video()), height=8, width=8, timesteps="anneal",
+                         anneal_steps=10, guidance_scale=7.0, video={"motion_amp_scale": amp})
+    g = build_guidance(cfg)
+    g.load()
+    noise = torch.randn(1, 4, 3, 8, 8, generator=torch.Generator().manual_seed(9))
+    g.randn = lambda shape: noise.clone()
+    kept = {}
+    encode = g.encode_frames
+
+    def keep(frames):
+        z = encode(frames)
+        z.retain_grad()
+        kept["z"] = z
+        return z
+
+    g.encode_frames = keep
+    cond = Condition(prompt="a lower")
+    g(torch.rand(3, 8, 8, 3, requires_grad=True), cond, step=4)["sds_video"].backward()
+    z = kept["z"].detach()
+    t = torch.tensor([600])                                   # anneal: round((1 - 4/10) * 1000)
+    assert g.stats["t"].tolist() == [600]
+    noisy = g.scheduler.add_noise(z, noise, t)
+    text, uncond = g.prompts([cond.prompt]), g.prompts([""])
+    eps = g.predict_noise(noisy, t, text, uncond, 7.0)
+    with torch.no_grad():
+        e_c = g.unet(noisy, t, encoder_hidden_states=text).sample
+        e_u = g.unet(noisy, t, encoder_hidden_states=uncond).sample
+    assert torch.allclose(eps, e_c + 7.0 * (e_c - e_u), atol=1e-5)   # threestudio's "plus" form for ZeroScope
+    residual = (1 - g.alphas_cumprod[600]) * (eps - noise)
+    mean = residual.mean(dim=2, keepdim=True)
+    expected = mean + amp * (residual - mean)
+    assert torch.allclose(kept["z"].grad, expected, atol=1e-5)
