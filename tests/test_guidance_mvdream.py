@@ -101,3 +101,36 @@ def test_mvdream_sds_loads_from_layout_and_is_seeded():
     assert torch.isfinite(plain(images.detach(), cond, step=0)["sds"])
     with pytest.raises(ValueError, match="groups of 4"):
         g(torch.rand(3, 8, 8, 3), cond, step=0)
+
+
+def test_x0_reconstruction_gradient_with_std_rescale_by_hand():
+    cfg = GuidanceConfig(type="mvdream", model=str(tiny_mvdream()), height=8, width=8, timesteps="anneal",
+                         anneal_steps=10, guidance_scale=5.0)
+    g = build_guidance(cfg)
+    g.load()
+    noise = torch.randn(4, 4, 8, 8, generator=torch.Generator().manual_seed(3))
+    g.randn = lambda shape: noise.clone()
+    kept = {}
+    encode = g.encode_images
+
+    def keep(vae, x, sample=True):
+        z = encode(vae, x, sample)
+        z.retain_grad()
+        kept["z"] = z
+        return z
+
+    g.encode_images = keep
+    cond = Condition(prompt="a lower", elevation=15.0, azimuth=[0.0, 90.0, 180.0, 270.0], radius=2.5)
+    g(torch.rand(4, 8, 8, 3, requires_grad=True), cond, step=3)["sds"].backward()
+    z, t = kept["z"].detach(), torch.full((4,), 700)
+    noisy = g.scheduler.add_noise(z, noise, t)
+    cam = mvdream_camera(Cameras.orbit(15.0, [0.0, 90.0, 180.0, 270.0], 2.5, width=8).c2w)
+    text, unc = g.prompts(["a lower"]), g.prompts([""])
+    with torch.no_grad():
+        e_c = g.unet(noisy, t, text.expand(4, -1, -1), cam, num_frames=4)
+        e_u = g.unet(noisy, t, unc.expand(4, -1, -1), cam, num_frames=4)
+    a = g.alphas_cumprod[700]
+    x0 = (noisy - (1 - a).sqrt() * (e_u + 5.0 * (e_c - e_u))) / a.sqrt()
+    x0_text = (noisy - (1 - a).sqrt() * e_c) / a.sqrt()
+    x0 = 0.5 * x0 * (x0_text.std() / x0.std()) + 0.5 * x0          # MVDream-threestudio, std over the 4 views
+    assert torch.allclose(kept["z"].grad, (z - x0) / 4, atol=1e-4)
