@@ -58,3 +58,15 @@ def test_config_defaults_per_type_and_errors():
         GuidanceConfig(type="dreamfusion")
     with pytest.raises(ConfigError, match="guidance_scale"):
         GuidanceConfig(type="sd", guidance_scale=[1, 2, 3])
+
+
+def test_section_numbers_are_schedules_too():
+    from motion4d.guidance.base import Guidance
+
+    cfg = GuidanceConfig(type="mvdream", mvdream={"recon_std_rescale": [0.0, 1.0, 0, 100]},
+                         video={"motion_amp_scale": [[0, 1.0], [10, 5.0]]})
+    g = Guidance(cfg)
+    assert g.value("mvdream.recon_std_rescale", 50) == pytest.approx(0.5)
+    assert g.value("video.motion_amp_scale", 5) == pytest.approx(3.0)
+    with pytest.raises(ConfigError, match="video.motion_amp_scale"):
+        GuidanceConfig(type="video", video={"motion_amp_scale": "fast"})

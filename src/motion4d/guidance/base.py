@@ -207,8 +207,10 @@ class Guidance(torch.nn.Module):
 
     # -- schedules -----------------------------------------------------------------------------
     def value(self, key: str, step: int) -> float | None:
-        """The config number ``key`` (possibly a schedule) at ``step``; None stays None."""
-        raw = getattr(self.cfg, key)
+        """The config number ``key`` (possibly a schedule; dotted for section fields) at ``step``; None stays None."""
+        raw = self.cfg
+        for part in key.split("."):                 # "mvdream.recon_std_rescale" reads a section field
+            raw = getattr(raw, part)
         if raw is None:
             return None
         if key not in self._schedules:

@@ -2,7 +2,9 @@
 
 One :class:`GuidanceConfig` describes one guidance; ``type`` picks the model family and ``None``
 fields take that family's defaults (:data:`TYPE_DEFAULTS`, from DreamGaussian4D and 4D-fy). Every
-number marked *schedule* accepts the forms of :class:`motion4d.guidance.schedules.Schedule`.
+number marked *schedule* accepts the forms of :class:`motion4d.guidance.schedules.Schedule`
+(``weight``, ``guidance_scale``, ``t_min``, ``t_max``, ``grad_clip``, ``vsd.lora_guidance_scale``,
+``mvdream.recon_std_rescale``, ``video.motion_amp_scale``).
 
 Example (YAML)::
 
@@ -57,7 +59,7 @@ class VSDOptions:
     lora_rank: int = 16
     lora_alpha: float = 16.0
     lora_lr: float = 1e-4
-    lora_guidance_scale: float = 1.0
+    lora_guidance_scale: Any = 1.0
     camera_condition: bool = True
     camera_drop: float = 0.1
     train_in_step: bool = True
@@ -76,7 +78,7 @@ class MVDreamOptions:
 
     views: int = 4
     recon_loss: bool = True
-    recon_std_rescale: float = 0.5
+    recon_std_rescale: Any = 0.5
 
     def __post_init__(self) -> None:
         if self.views < 1:
@@ -94,7 +96,7 @@ class VideoOptions:
 
     num_frames: int = 16
     low_ram_vae: int = 0
-    motion_amp_scale: float = 1.0
+    motion_amp_scale: Any = 1.0
     lora_path: str | None = None
     lora_scale: float = 1.0
 
@@ -182,6 +184,12 @@ class GuidanceConfig:
                     Schedule.parse(val, key)
                 except ValueError as e:
                     raise ConfigError(str(e)) from None
+        for key in ("vsd.lora_guidance_scale", "mvdream.recon_std_rescale", "video.motion_amp_scale"):
+            section, name = key.split(".")
+            try:
+                Schedule.parse(getattr(getattr(self, section), name), key)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
         if self.anneal_steps < 1:
             raise ConfigError(f"anneal_steps must be >= 1, got {self.anneal_steps}")
         if self.height < 8 or self.width < 8:

@@ -111,7 +111,7 @@ class MVDreamGuidance(Guidance):
             return {"sds": self.value("weight", step) * loss}
         a = self.alphas_cumprod[t].float().reshape(-1, 1, 1, 1)
         recon = (noisy - (1 - a).sqrt() * eps) / a.sqrt()
-        rescale = self.cfg.mvdream.recon_std_rescale
+        rescale = self.value("mvdream.recon_std_rescale", step)
         if rescale > 0:
             recon_nocfg = (noisy - (1 - a).sqrt() * eps_cond) / a.sqrt()
             std = lambda z: z.reshape(B // V, -1).std(dim=1) + 1e-8  # noqa: E731 - std per group of views

@@ -190,7 +190,8 @@ class StableDiffusionGuidance(Guidance):
             loss, _ = self.sds_from_eps(latents, eps, noise, t, self.alphas_cumprod, step)
             return {"sds": self.value("weight", step) * loss}
         camera = self.camera_labels(condition, B, self.device_)
-        eps_lora = self.predict_noise(noisy, t, text, uncond, self.cfg.vsd.lora_guidance_scale, "standard", camera)
+        eps_lora = self.predict_noise(noisy, t, text, uncond, self.value("vsd.lora_guidance_scale", step),
+                                      "standard", camera)
         loss, _ = self.sds_from_eps(latents, eps, eps_lora, t, self.alphas_cumprod, step)
         plain_text, _ = self.text_embeddings(condition, B, view_dependent=False)
         self._last = (latents.detach(), plain_text, camera)

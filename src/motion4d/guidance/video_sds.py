@@ -193,7 +193,7 @@ class VideoSDSGuidance(Guidance):
         eps = self.predict_noise(noisy, t, text, uncond, self.value("guidance_scale", step))
         w = sds_weight(self.alphas_cumprod, t, self.cfg.weighting).reshape(-1, 1, 1, 1, 1)
         grad = w * (eps - noise)
-        k = self.cfg.video.motion_amp_scale
+        k = self.value("video.motion_amp_scale", step)
         if k != 1.0:
             mean = grad.mean(dim=2, keepdim=True)
             grad = mean + k * (grad - mean)
