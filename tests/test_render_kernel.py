@@ -23,14 +23,14 @@ def _screen_scene(C, N, W, H, seed, dtype=torch.float64, sigma_px=2.0):
 def test_kernel_gradcheck_float64():
     m, con, op, f, d, r = _screen_scene(2, 6, 16, 16, seed=0)
     fn = lambda m, con, op, f: composite(m, con, op, f, d, r, 16, 16)  # noqa: E731
-    assert torch.autograd.gradcheck(fn, (m, con, op, f), eps=1e-6, atol=1e-5)
+    assert torch.autograd.gradcheck(fn, (m, con, op, f), eps=1e-6, atol=1e-5, fast_mode=True)
 
 
 def test_kernel_gradcheck_multi_tile_with_alpha_loss():
     # 40x24: several tiles, partial edge tiles, Gaussians spanning tile borders.
     m, con, op, f, d, r = _screen_scene(1, 8, 40, 24, seed=1, sigma_px=3.0)
     fn = lambda m, con, op, f: composite(m, con, op, f, d, r, 40, 24)  # noqa: E731
-    assert torch.autograd.gradcheck(fn, (m, con, op, f), eps=1e-6, atol=1e-5)
+    assert torch.autograd.gradcheck(fn, (m, con, op, f), eps=1e-6, atol=1e-5, fast_mode=True)
 
 
 def test_kernel_matches_dense_oracle_forward_and_backward():

@@ -17,6 +17,11 @@ Constants follow gsplat's CUDA kernels: ``alpha = min(0.999, o * exp(-sigma))``;
 ``sigma < 0`` or ``alpha < 1/255``; stop before the Gaussian that would take the transmittance to
 ``<= 1e-4``; pixel centres at ``+0.5``; the opacity/geometry gradient only flows where
 ``o * exp(-sigma) <= 0.999`` (the clamp is inactive).
+
+Speed: most (pixel, intersection) pairs of a tile lie outside the Gaussian's footprint. The caller
+passes ``sigma_max = log(255 * opacity) + SIGMA_MARGIN`` per intersection; a pair with a larger
+``sigma`` certainly has ``alpha < 1/255`` (the margin absorbs rounding), so it is skipped without
+evaluating ``exp``. The exact ``alpha < 1/255`` test still decides every other pair.
 """
 from __future__ import annotations
 
@@ -28,10 +33,11 @@ from numba import njit, prange
 ALPHA_MAX = 0.999
 ALPHA_MIN = 1.0 / 255.0
 T_MIN = 1e-4
+SIGMA_MARGIN = 1e-2
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def rasterize_fwd(means2d, conics, opacities, features, offsets, width, height, tile_size, tiles_x, tiles_y,
+def rasterize_fwd(means2d, conics, opacities, sigma_max, features, offsets, width, height, tile_size, tiles_x, tiles_y,
                   out_image, out_T, out_last):
     """Forward compositing.
 
@@ -63,7 +69,7 @@ def rasterize_fwd(means2d, conics, opacities, features, offsets, width, height, 
                     dx = means2d[i, 0] - fx
                     dy = means2d[i, 1] - fy
                     sigma = 0.5 * (conics[i, 0] * dx * dx + conics[i, 2] * dy * dy) + conics[i, 1] * dx * dy
-                    if sigma < 0.0:
+                    if sigma < 0.0 or sigma > sigma_max[i]:
                         continue
                     alpha = min(ALPHA_MAX, opacities[i] * math.exp(-sigma))
                     if alpha < ALPHA_MIN:
@@ -83,7 +89,7 @@ def rasterize_fwd(means2d, conics, opacities, features, offsets, width, height, 
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def rasterize_bwd(means2d, conics, opacities, features, offsets, width, height, tile_size, tiles_x, tiles_y,
+def rasterize_bwd(means2d, conics, opacities, sigma_max, features, offsets, width, height, tile_size, tiles_x, tiles_y,
                   T_final, last_idx, v_image, v_alpha, g_means2d, g_conics, g_opacities, g_features):
     """Backward of :func:`rasterize_fwd` for ``image`` and ``alpha = 1 - T_final``.
 
@@ -121,7 +127,7 @@ def rasterize_bwd(means2d, conics, opacities, features, offsets, width, height, 
                     cb = conics[i, 1]
                     cc = conics[i, 2]
                     sigma = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
-                    if sigma < 0.0:
+                    if sigma < 0.0 or sigma > sigma_max[i]:
                         continue
                     op = opacities[i]
                     vis = math.exp(-sigma)

@@ -25,6 +25,13 @@ def _np(t: torch.Tensor):
     return t.detach().contiguous().numpy()
 
 
+def _sigma_max(opacities: torch.Tensor):
+    """Per-intersection bound on sigma beyond which ``alpha < 1/255`` for sure (see ``_kernels``)."""
+    from motion4d.render._kernels import SIGMA_MARGIN
+
+    return _np(torch.log(opacities.detach().clamp_min(1e-30) * 255.0) + SIGMA_MARGIN)
+
+
 class RasterizeTiles(torch.autograd.Function):
     """Autograd wrapper of the numba kernels over packed intersections.
 
@@ -43,7 +50,8 @@ class RasterizeTiles(torch.autograd.Function):
         image = torch.empty(num_cameras, height, width, D, dtype=dtype)
         T_final = torch.empty(num_cameras, height, width, dtype=dtype)
         last = torch.empty(num_cameras, height, width, dtype=torch.int64)
-        args = (_np(means2d), _np(conics), _np(opacities), _np(features), _np(tile_offsets))
+        sigma_max = _sigma_max(opacities)
+        args = (_np(means2d), _np(conics), _np(opacities), sigma_max, _np(features), _np(tile_offsets))
         geom = (width, height, tile_size, tiles_x, tiles_y)
         _kernels.rasterize_fwd(*args, *geom, image.numpy(), T_final.numpy(), last.numpy())
         ctx.save_for_backward(means2d, conics, opacities, features, tile_offsets, T_final, last)
@@ -63,7 +71,8 @@ class RasterizeTiles(torch.autograd.Function):
             v_alpha = torch.zeros_like(T_final)
         else:
             v_alpha = v_alpha[..., 0]
-        _kernels.rasterize_bwd(_np(means2d), _np(conics), _np(opacities), _np(features), _np(tile_offsets),
+        _kernels.rasterize_bwd(_np(means2d), _np(conics), _np(opacities), _sigma_max(opacities), _np(features),
+                               _np(tile_offsets),
                                *ctx.geom, _np(T_final), _np(last), _np(v_image.to(T_final.dtype)),
                                _np(v_alpha.to(T_final.dtype)), *(x.numpy() for x in g))
         return (*g, None, None, None, None, None, None, None)
