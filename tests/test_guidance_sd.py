@@ -71,3 +71,22 @@ def test_vsd_trainable_state_round_trip():
 
 def _cond_one():
     return Condition(prompt="a lower", elevation=0.0, azimuth=30.0, radius=2.5)
+
+
+def test_vsd_with_a_separate_v_prediction_lora_model(tmp_path):
+    """4D-fy's layout: LoRA on a separate (v-prediction) checkpoint; the pretrained UNet stays adapter-free."""
+    import json
+    import shutil
+
+    lora_root = tmp_path / "sd21"
+    shutil.copytree(tiny_sd(), lora_root)
+    sched = lora_root / "scheduler" / "scheduler_config.json"
+    sched.write_text(json.dumps({**json.loads(sched.read_text()), "prediction_type": "v_prediction"}))
+    g = build_guidance(GuidanceConfig(type="vsd", model=str(tiny_sd()), height=8, width=8,
+                                      vsd={"lora_model": str(lora_root)}))
+    images = torch.rand(1, 8, 8, 3, requires_grad=True)
+    g(images, _cond_one(), step=0)["vsd"].backward()
+    assert g.lora_unet is not g.unet and g.lora_prediction_type == "v_prediction"
+    assert not any("lora_" in n for n, _ in g.unet.named_parameters())
+    assert any("lora_" in n for n, _ in g.lora_unet.named_parameters())
+    assert torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0

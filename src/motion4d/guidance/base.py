@@ -300,7 +300,8 @@ class Guidance(torch.nn.Module):
         return self._sampler(step, batch, self.generator, self.device_)
 
     def sds_from_eps(self, latents: torch.Tensor, eps_pred: torch.Tensor, noise: torch.Tensor, t: torch.Tensor,
-                     alphas_cumprod: torch.Tensor, step: int, batch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     alphas_cumprod: torch.Tensor, step: int, batch: int | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(loss, grad)``: ``grad = clean(w(t) (eps_pred - noise))`` and the detached-target loss."""
         w = sds_weight(alphas_cumprod, t, self.cfg.weighting).reshape(-1, *([1] * (latents.ndim - 1)))
         grad = clean_grad(w * (eps_pred.float() - noise.float()), self.value("grad_clip", step))

@@ -53,8 +53,10 @@ class PromptOptions:
 
 @dataclass
 class VSDOptions:
-    """Variational score distillation (ProlificDreamer / 4D-fy): a LoRA on the same UNet plus a camera
-    embedding (``TimestepEmbedding(16, time_embed_dim)`` on the flattened c2w) models the particles."""
+    """Variational score distillation (ProlificDreamer / 4D-fy): a LoRA plus a camera embedding
+    (``TimestepEmbedding(16, time_embed_dim)`` on the flattened c2w) models the particles. The LoRA sits
+    on the pretrained UNet (switched off for its predictions) unless ``lora_model`` names a separate
+    checkpoint (4D-fy: ``sd21``, the 768-px v-prediction SD 2.1)."""
 
     lora_rank: int = 16
     lora_alpha: float = 16.0
@@ -63,6 +65,7 @@ class VSDOptions:
     camera_condition: bool = True
     camera_drop: float = 0.1
     train_in_step: bool = True
+    lora_model: str | None = None
 
     def __post_init__(self) -> None:
         if self.lora_rank < 1:

@@ -41,6 +41,8 @@ _reg(ModelInfo("mvdream", "ashawkey/mvdream-sd2.1-diffusers", "multi-view guidan
                "lift / hybrid SDS (4D-fy stages 1-3); guidance type mvdream"))
 _reg(ModelInfo("sd21-base", "stabilityai/stable-diffusion-2-1-base", "image guidance", None, "unknown",
                "hybrid SDS (4D-fy stages 2-3, VSD); guidance types sd, vsd"))
+_reg(ModelInfo("sd21", "stabilityai/stable-diffusion-2-1", "image guidance", None, "unknown",
+               "hybrid SDS VSD particle (LoRA) model as in 4D-fy (vsd.lora_model: sd21); optional"))
 _reg(ModelInfo("zeroscope", "cerspense/zeroscope_v2_576w", "text-to-video backbone", None, NC,
                "video (text-to-video) and hybrid SDS stage 3 (video SDS)"))
 _reg(ModelInfo("modelscope", "damo-vilab/text-to-video-ms-1.7b", "text-to-video backbone", None, "unknown",
@@ -81,8 +83,8 @@ def load_component(cls: Any, root: Path, subfolder: str, dtype: torch.dtype | No
     """
     kwargs: dict[str, Any] = {"subfolder": subfolder}
     folder = Path(root) / subfolder
-    has_plain = any(folder.glob("diffusion_pytorch_model.safetensors")) or any(folder.glob("diffusion_pytorch_model.bin"))
-    if not has_plain and any(folder.glob("*.fp16.safetensors")) or (not has_plain and any(folder.glob("*.fp16.bin"))):
+    has_plain = any((folder / f"diffusion_pytorch_model.{ext}").is_file() for ext in ("safetensors", "bin"))
+    if not has_plain and (any(folder.glob("*.fp16.safetensors")) or any(folder.glob("*.fp16.bin"))):
         kwargs["variant"] = "fp16"           # repos that ship only the fp16 variant
     if dtype is not None:
         kwargs["torch_dtype"] = dtype

@@ -206,7 +206,8 @@ class MultiViewUNetModel(ModelMixin, ConfigMixin):
                  camera_dim: int | None = 16, ip_dim: int = 0, ip_weight: float = 1.0, norm_num_groups: int = 32,
                  **kwargs: Any):
         super().__init__()
-        if dims != 2 or num_classes is not None or n_embed is not None or ip_dim or resblock_updown or not conv_resample:
+        unsupported = dims != 2 or num_classes is not None or n_embed is not None or ip_dim
+        if unsupported or resblock_updown or not conv_resample:
             raise ValueError("MultiViewUNetModel supports the MVDream text-to-multi-view configuration only "
                              "(dims=2, no class labels, ip_dim=0 (no ImageDream), resblock_updown=False)")
         if context_dim is None:
@@ -262,7 +263,8 @@ class MultiViewUNetModel(ModelMixin, ConfigMixin):
                     layers.append(Upsample(ch))
                     ds //= 2
                 self.output_blocks.append(CondSequential(*layers))
-        self.out = nn.Sequential(GroupNorm32(groups, ch), nn.SiLU(), nn.Conv2d(model_channels, out_channels, 3, padding=1))
+        self.out = nn.Sequential(GroupNorm32(groups, ch), nn.SiLU(),
+                                 nn.Conv2d(model_channels, out_channels, 3, padding=1))
 
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor | None = None,
                 camera: torch.Tensor | None = None, num_frames: int = 1, **kwargs: Any) -> torch.Tensor:

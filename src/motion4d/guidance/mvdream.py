@@ -58,7 +58,8 @@ class MVDreamGuidance(Guidance):
         from motion4d.guidance.prompts import PromptEncoder
 
         root = resolve_model(self.cfg.model, "MVDream multi-view guidance")
-        check_layout(root, ("unet", "vae", "text_encoder", "tokenizer", "scheduler"), f"MVDream model {self.cfg.model!r}")
+        check_layout(root, ("unet", "vae", "text_encoder", "tokenizer", "scheduler"),
+                     f"MVDream model {self.cfg.model!r}")
         dev, dt = self.device_, self.dtype
         self.vae = load_component(AutoencoderKL, root, "vae", dt, dev)
         self.unet = load_component(MultiViewUNetModel, root, "unet", dt, dev)

@@ -12,8 +12,8 @@ Model: ``stabilityai/stable-diffusion-2-1-base`` (512 px, epsilon prediction) or
   The LoRA is trained with the denoising loss at ``t ~ U(0, T)`` on the detached render latents,
   alternating with the scene: by default inside :meth:`losses` (``vsd.train_in_step``), or by calling
   :meth:`StableDiffusionGuidance.update_vsd` after the scene's optimiser step.
-  (4D-fy puts the LoRA on the 768-px v-prediction SD 2.1; ProlificDreamer's paper uses the same model
-  for both, as we do.)
+  4D-fy puts the LoRA on a separate model, the 768-px v-prediction ``stabilityai/stable-diffusion-2-1``:
+  set ``vsd.lora_model`` for that (it shares the pretrained model's text encoder and VAE).
 """
 from __future__ import annotations
 
@@ -66,6 +66,18 @@ class StableDiffusionGuidance(Guidance):
         self.alphas_cumprod = self.scheduler.alphas_cumprod.to(dev)
         self.prediction_type = self.scheduler.config.get("prediction_type", "epsilon")
         self.prompts = PromptEncoder(load_tokenizer(root), load_text_encoder(root, dt, dev), dev, dt)
+        self.lora_unet, self.lora_prediction_type = self.unet, self.prediction_type
+        if self.vsd and self.cfg.vsd.lora_model:
+            # 4D-fy: the particle model is a separate checkpoint (SD 2.1, 768 px, v-prediction) sharing
+            # the text encoder and VAE of the pretrained one
+            lroot = resolve_model(self.cfg.vsd.lora_model, "VSD LoRA (particle) model")
+            check_layout(lroot, ("unet", "scheduler"), f"VSD LoRA model {self.cfg.vsd.lora_model!r}")
+            self.lora_unet = load_component(UNet2DConditionModel, lroot, "unet", dt, dev)
+            self.lora_prediction_type = load_scheduler(lroot).config.get("prediction_type", "epsilon")
+            if self.lora_unet.config.cross_attention_dim != self.unet.config.cross_attention_dim:
+                raise ValueError(f"VSD LoRA model {self.cfg.vsd.lora_model!r} has cross_attention_dim "
+                                 f"{self.lora_unet.config.cross_attention_dim}, the pretrained model "
+                                 f"{self.unet.config.cross_attention_dim}; they must share the text encoder")
         if self.vsd:
             self._init_lora()
 
@@ -74,13 +86,13 @@ class StableDiffusionGuidance(Guidance):
         from peft import LoraConfig
 
         o = self.cfg.vsd
-        self.unet.add_adapter(LoraConfig(r=o.lora_rank, lora_alpha=o.lora_alpha, target_modules=LORA_TARGETS,
-                                         init_lora_weights=True), adapter_name="vsd")
-        lora_params = [p for n, p in self.unet.named_parameters() if "lora_" in n]
+        self.lora_unet.add_adapter(LoraConfig(r=o.lora_rank, lora_alpha=o.lora_alpha, target_modules=LORA_TARGETS,
+                                              init_lora_weights=True), adapter_name="vsd")
+        lora_params = [p for n, p in self.lora_unet.named_parameters() if "lora_" in n]
         for p in lora_params:
             p.data = p.data.float()
             p.requires_grad_(True)
-        emb_dim = self.unet.config.block_out_channels[0] * 4
+        emb_dim = self.lora_unet.config.block_out_channels[0] * 4
         g = torch.Generator().manual_seed(int(self.cfg.seed))
         self.camera_embed = TimestepEmbedding(16, emb_dim)
         with torch.no_grad():
@@ -89,7 +101,7 @@ class StableDiffusionGuidance(Guidance):
         self.camera_embed.to(self.device_)              # float32: it is trained (the UNet casts its output)
         self.lora_parameters = lora_params + list(self.camera_embed.parameters())
         self.lora_optimizer = torch.optim.AdamW(self.lora_parameters, lr=o.lora_lr, weight_decay=0.0)
-        self.unet.disable_adapters()
+        self.lora_unet.disable_adapters()
 
     @contextlib.contextmanager
     def _lora_mode(self):
@@ -99,21 +111,21 @@ class StableDiffusionGuidance(Guidance):
         """
         self._lora_depth = getattr(self, "_lora_depth", 0) + 1
         if self._lora_depth == 1:
-            self.unet.enable_adapters()
-            self.unet.class_embedding = self.camera_embed
+            self.lora_unet.enable_adapters()
+            self.lora_unet.class_embedding = self.camera_embed
         try:
             yield
         finally:
             self._lora_depth -= 1
             if self._lora_depth == 0:
-                self.unet.class_embedding = None
-                self.unet.disable_adapters()
+                self.lora_unet.class_embedding = None
+                self.lora_unet.disable_adapters()
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         if not self.vsd:
             return {}
         self.load()
-        state = {f"unet.{n}": p.detach().clone() for n, p in self.unet.named_parameters() if "lora_" in n}
+        state = {f"unet.{n}": p.detach().clone() for n, p in self.lora_unet.named_parameters() if "lora_" in n}
         state.update({f"camera_embed.{n}": p.detach().clone() for n, p in self.camera_embed.named_parameters()})
         return state
 
@@ -121,7 +133,7 @@ class StableDiffusionGuidance(Guidance):
         if not self.vsd:
             return super().load_trainable_state_dict(state)
         self.load()
-        own = {f"unet.{n}": p for n, p in self.unet.named_parameters() if "lora_" in n}
+        own = {f"unet.{n}": p for n, p in self.lora_unet.named_parameters() if "lora_" in n}
         own.update({f"camera_embed.{n}": p for n, p in self.camera_embed.named_parameters()})
         missing, unexpected = set(own) - set(state), set(state) - set(own)
         if missing or unexpected:
@@ -169,8 +181,10 @@ class StableDiffusionGuidance(Guidance):
             kwargs["class_labels"] = torch.cat([camera, torch.zeros_like(camera)]).float()
         ctx = contextlib.nullcontext() if camera is None else self._lora_mode()
         with ctx:
-            out = self.unet(x, tt, encoder_hidden_states=torch.cat([text, uncond]), **kwargs).sample.float()
-        eps = predicted_eps(out, torch.cat([noisy, noisy]).float(), tt, self.alphas_cumprod, self.prediction_type)
+            unet = self.unet if camera is None else self.lora_unet
+            out = unet(x, tt, encoder_hidden_states=torch.cat([text, uncond]), **kwargs).sample.float()
+        kind = self.prediction_type if camera is None else self.lora_prediction_type
+        eps = predicted_eps(out, torch.cat([noisy, noisy]).float(), tt, self.alphas_cumprod, kind)
         return cfg_combine(eps[:B], eps[B:], scale, form)
 
     def losses(self, images: torch.Tensor, condition: Condition, step: int = 0) -> dict[str, torch.Tensor]:
@@ -208,9 +222,9 @@ class StableDiffusionGuidance(Guidance):
         noisy = self.scheduler.add_noise(latents, noise, t)
         keep = (torch.rand(B, generator=self.generator) >= self.cfg.vsd.camera_drop).float().to(self.device_)
         with self._lora_mode():
-            out = self.unet(noisy.to(self.dtype), t, encoder_hidden_states=text,
+            out = self.lora_unet(noisy.to(self.dtype), t, encoder_hidden_states=text,
                             class_labels=(camera * keep[:, None]).float()).sample.float()
-        if self.prediction_type == "v_prediction":
+        if self.lora_prediction_type == "v_prediction":
             target = self.scheduler.get_velocity(latents, noise, t)
         else:
             target = noise

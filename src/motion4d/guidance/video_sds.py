@@ -22,7 +22,8 @@ from typing import Any, Callable
 
 import torch
 
-from motion4d.guidance.base import Condition, Guidance, RenderSpec, cfg_combine, clean_grad, predicted_eps, sds_loss, sds_weight
+from motion4d.guidance.base import (Condition, Guidance, RenderSpec, cfg_combine, clean_grad, predicted_eps, sds_loss,
+                                    sds_weight)
 
 __all__ = ["VideoSDSGuidance", "apply_lora_safetensors", "to_video"]
 
@@ -30,7 +31,7 @@ LoraLoader = Callable[[torch.nn.Module, str, float], None]
 
 
 def to_video(images: torch.Tensor) -> torch.Tensor:
-    """Clips as ``[B, F, 3, H, W]`` from ``[F, H, W, 3]``, ``[F, 3, H, W]``, ``[B, F, H, W, 3]`` or ``[B, F, 3, H, W]``."""
+    """Clips ``[B, F, 3, H, W]`` from ``[F, H, W, 3]``, ``[F, 3, H, W]``, ``[B, F, H, W, 3]`` or ``[B, F, 3, H, W]``."""
     x = images
     if x.ndim == 4:
         x = x[None]
