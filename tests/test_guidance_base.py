@@ -37,6 +37,8 @@ def test_to_bchw_layouts_and_rgba():
     assert torch.equal(to_bchw(x.permute(0, 3, 1, 2)), x.permute(0, 3, 1, 2))
     rgba = torch.cat([torch.zeros(1, 4, 4, 3), torch.zeros(1, 4, 4, 1)], -1)    # transparent -> white
     assert torch.equal(to_bchw(rgba), torch.ones(1, 3, 4, 4))
+    tiny = torch.rand(1, 3, 4, 3)                                               # ambiguous: channels-last
+    assert torch.equal(to_bchw(tiny), tiny.permute(0, 3, 1, 2))
     with pytest.raises(ValueError, match="shape"):
         to_bchw(torch.rand(2, 5, 5, 2))
 

@@ -126,7 +126,8 @@ class RenderSpec:
 def to_bchw(images: torch.Tensor, name: str = "images") -> torch.Tensor:
     """``[B, H, W, 3]`` or ``[B, 3, H, W]`` (or unbatched) images in [0, 1] as ``[B, 3, H, W]``.
 
-    Four-channel (RGBA) inputs are composited on white. Raises ``ValueError`` for other layouts.
+    Four-channel (RGBA) inputs are composited on white. A shape that reads both ways (e.g. ``[B, 3, 4, 3]``)
+    is taken as channels-last, motion4d's render layout. Raises ``ValueError`` for other layouts.
     """
     if not isinstance(images, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(images).__name__}")
@@ -135,7 +136,7 @@ def to_bchw(images: torch.Tensor, name: str = "images") -> torch.Tensor:
         x = x[None]
     if x.ndim != 4:
         raise ValueError(f"{name} must be [B,H,W,3] or [B,3,H,W], got shape {tuple(images.shape)}")
-    if x.shape[-1] in (3, 4) and x.shape[1] not in (3, 4):
+    if x.shape[-1] in (3, 4):                   # channels-last wins when both readings are possible
         x = x.permute(0, 3, 1, 2)
     elif x.shape[1] not in (3, 4):
         raise ValueError(f"{name} must be [B,H,W,3] or [B,3,H,W], got shape {tuple(images.shape)}")

@@ -37,7 +37,7 @@ def to_video(images: torch.Tensor) -> torch.Tensor:
         x = x[None]
     if x.ndim != 5:
         raise ValueError(f"video guidance needs frames [F,H,W,3] or clips [B,F,H,W,3], got {tuple(images.shape)}")
-    if x.shape[-1] in (3, 4) and x.shape[2] not in (3, 4):
+    if x.shape[-1] in (3, 4):                   # channels-last wins when both readings are possible
         x = x.permute(0, 1, 4, 2, 3)
     if x.shape[2] == 4:
         x = x[:, :, :3] * x[:, :, 3:] + (1 - x[:, :, 3:])
