@@ -103,3 +103,22 @@ def test_missing_model_error_names_model_and_download(tmp_path):
     g = build_guidance(GuidanceConfig(type="stable-zero123", model=str(tmp_path)))
     with pytest.raises(ModelNotFoundError, match="clip_camera_projection, image_encoder"):
         g(torch.rand(1, 8, 8, 3), Condition(image=torch.rand(8, 8, 3), elevation=0, azimuth=0, radius=2))
+
+
+def test_fp16_only_folders_load_their_variant(tmp_path):
+    """Repos that ship only ``*.fp16.*`` weights (e.g. the fp16 MVDream/Zero123 ports) load that variant."""
+    import shutil
+
+    from motion4d.guidance.loading import weights_variant
+
+    root = tmp_path / "fp16"
+    shutil.copytree(tiny_zero123(), root)
+    for folder, stem in (("unet", "diffusion_pytorch_model"), ("vae", "diffusion_pytorch_model"),
+                         ("image_encoder", "model")):
+        (root / folder / f"{stem}.safetensors").rename(root / folder / f"{stem}.fp16.safetensors")
+    assert weights_variant(root / "unet", "diffusion_pytorch_model") == "fp16"
+    assert weights_variant(tiny_zero123() / "unet", "diffusion_pytorch_model") is None
+    g = build_guidance(GuidanceConfig(type="zero123", model=str(root), height=8, width=8))
+    loss = g(torch.rand(1, 8, 8, 3), Condition(image=torch.rand(8, 8, 3), elevation=5, azimuth=60, radius=2),
+             step=0)["sds"]
+    assert torch.isfinite(loss)

@@ -21,7 +21,7 @@ import torch
 from motion4d.hub import MODELS, ModelInfo, ModelNotFoundError, register_model, resolve_pretrained
 
 __all__ = ["GUIDANCE_MODELS", "resolve_model", "load_component", "load_scheduler", "load_tokenizer",
-           "load_text_encoder", "check_layout", "read_model_index"]
+           "load_text_encoder", "load_transformers", "weights_variant", "check_layout", "read_model_index"]
 
 NC = "CC-BY-NC-4.0"
 GUIDANCE_MODELS: dict[str, ModelInfo] = {}
@@ -75,6 +75,24 @@ def check_layout(root: Path, subfolders: Sequence[str], model: str) -> None:
             f"sub-folder(s) {', '.join(missing)} (expected {', '.join(subfolders)})")
 
 
+def weights_variant(folder: Path, stem: str) -> str | None:
+    """``"fp16"`` when ``folder`` holds only fp16-variant weights (``<stem>.fp16.safetensors``/``.bin``)."""
+    if any((folder / f"{stem}.{ext}").is_file() for ext in ("safetensors", "bin")) or \
+            any(folder.glob(f"{stem}.safetensors.index.json")) or any(folder.glob(f"{stem}.bin.index.json")):
+        return None
+    return "fp16" if any(folder.glob(f"{stem}*.fp16*.safetensors")) or any(folder.glob(f"{stem}*.fp16*.bin")) \
+        else None
+
+
+def load_transformers(cls: Any, folder: Path, dtype: torch.dtype, device: torch.device) -> Any:
+    """A transformers model (CLIP text / vision) from ``folder``, frozen, on ``device``/``dtype``."""
+    variant = weights_variant(Path(folder), "model") or weights_variant(Path(folder), "pytorch_model")
+    model = cls.from_pretrained(str(folder), **({"variant": variant} if variant else {}))
+    model = model.to(device, dtype)
+    model.requires_grad_(False)
+    return model.eval()
+
+
 def load_component(cls: Any, root: Path, subfolder: str, dtype: torch.dtype | None = None,
                    device: torch.device | None = None) -> Any:
     """``cls.from_pretrained(root, subfolder=...)``, frozen, in eval mode, on ``device``/``dtype``.
@@ -82,10 +100,9 @@ def load_component(cls: Any, root: Path, subfolder: str, dtype: torch.dtype | No
     Folders holding only ``*.fp16.safetensors`` / ``*.fp16.bin`` weights load that variant.
     """
     kwargs: dict[str, Any] = {"subfolder": subfolder}
-    folder = Path(root) / subfolder
-    has_plain = any((folder / f"diffusion_pytorch_model.{ext}").is_file() for ext in ("safetensors", "bin"))
-    if not has_plain and (any(folder.glob("*.fp16.safetensors")) or any(folder.glob("*.fp16.bin"))):
-        kwargs["variant"] = "fp16"           # repos that ship only the fp16 variant
+    variant = weights_variant(Path(root) / subfolder, "diffusion_pytorch_model")
+    if variant:
+        kwargs["variant"] = variant
     if dtype is not None:
         kwargs["torch_dtype"] = dtype
     model = cls.from_pretrained(str(root), **kwargs)
@@ -113,6 +130,4 @@ def load_tokenizer(root: Path, subfolder: str = "tokenizer") -> Any:
 def load_text_encoder(root: Path, dtype: torch.dtype, device: torch.device, subfolder: str = "text_encoder") -> Any:
     from transformers import CLIPTextModel
 
-    model = CLIPTextModel.from_pretrained(str(Path(root) / subfolder)).to(device, dtype)
-    model.requires_grad_(False)
-    return model.eval()
+    return load_transformers(CLIPTextModel, Path(root) / subfolder, dtype, device)

@@ -118,7 +118,8 @@ class Zero123Guidance(Guidance):
         from diffusers import AutoencoderKL, UNet2DConditionModel
         from transformers import CLIPVisionModelWithProjection
 
-        from motion4d.guidance.loading import check_layout, load_component, load_scheduler, resolve_model
+        from motion4d.guidance.loading import (check_layout, load_component, load_scheduler, load_transformers,
+                                               resolve_model)
 
         name = f"{self.variant} guidance"
         root = resolve_model(self.cfg.model, name)
@@ -132,8 +133,7 @@ class Zero123Guidance(Guidance):
                              f"{2 * self.vae.config.latent_channels} (noisy latent + reference latent)")
         self.cc_projection = load_component(__getattr__("CLIPCameraProjection"), root, "clip_camera_projection",
                                             dt, dev)
-        self.image_encoder = CLIPVisionModelWithProjection.from_pretrained(str(root / "image_encoder"))
-        self.image_encoder.to(dev, dt).requires_grad_(False).eval()
+        self.image_encoder = load_transformers(CLIPVisionModelWithProjection, root / "image_encoder", dt, dev)
         self.scheduler = load_scheduler(root)
         self.alphas_cumprod = self.scheduler.alphas_cumprod.to(dev)
         mean, std = CLIP_MEAN, CLIP_STD
