@@ -58,3 +58,11 @@ def test_models_table_and_hub_id_loading_from_cache(hub_cache, capsys):
     loss = g(torch.rand(1, 8, 8, 3), Condition(image=torch.rand(8, 8, 3), elevation=10, azimuth=40, radius=2),
              step=0)["sds"]
     assert torch.isfinite(loss)
+
+
+def test_text_to_video_entries_name_both_stages():
+    from motion4d.cli.models import model_rows
+
+    rows = {r["key"]: r for r in model_rows()}
+    assert "guidance type video" in rows["zeroscope"]["used_by"]
+    assert "motion4d.video" in rows["zeroscope"]["used_by"]

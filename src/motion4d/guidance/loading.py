@@ -12,6 +12,7 @@ as diffusers' ``save_pretrained`` writes them.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,8 +29,16 @@ GUIDANCE_MODELS: dict[str, ModelInfo] = {}
 
 
 def _reg(info: ModelInfo) -> None:
-    # keep an entry another module registered first (the text-to-video owner may add richer info)
-    GUIDANCE_MODELS[info.key] = MODELS.get(info.key) or register_model(info)
+    # an entry another module registered first (the text-to-video stage) keeps its figures; the guidance
+    # use is appended to its ``used_by``
+    existing = MODELS.get(info.key)
+    if existing is not None and info.used_by not in existing.used_by:
+        info = register_model(dataclasses.replace(existing, used_by=f"{existing.used_by}; {info.used_by}"))
+    elif existing is not None:
+        info = existing
+    else:
+        info = register_model(info)
+    GUIDANCE_MODELS[info.key] = info
 
 
 _reg(ModelInfo("zero123-xl", "ashawkey/zero123-xl-diffusers", "novel-view guidance", None, "MIT",
@@ -44,9 +53,9 @@ _reg(ModelInfo("sd21-base", "stabilityai/stable-diffusion-2-1-base", "image guid
 _reg(ModelInfo("sd21", "stabilityai/stable-diffusion-2-1", "image guidance", None, "unknown",
                "hybrid SDS VSD particle (LoRA) model as in 4D-fy (vsd.lora_model: sd21); optional"))
 _reg(ModelInfo("zeroscope", "cerspense/zeroscope_v2_576w", "text-to-video backbone", None, NC,
-               "video (text-to-video) and hybrid SDS stage 3 (video SDS)"))
+               "guidance type video (video SDS; hybrid SDS stage 3)"))
 _reg(ModelInfo("modelscope", "damo-vilab/text-to-video-ms-1.7b", "text-to-video backbone", None, "unknown",
-               "video (text-to-video) and video SDS (alternative backbone)"))
+               "guidance type video (video SDS, alternative backbone)"))
 
 # keys users may also type for the Stable Diffusion entry
 ALIASES = {"stable-diffusion-2-1-base": "sd21-base", "sd2.1-base": "sd21-base", "zero123": "zero123-xl"}
