@@ -21,7 +21,10 @@ def model_rows() -> list[dict]:
         except ModuleNotFoundError as e:
             if not (e.name and name.startswith(e.name)):
                 raise
+    from motion4d.guidance.loading import register_guidance_models
     from motion4d.hub import MODELS, ModelNotFoundError, resolve_pretrained
+
+    register_guidance_models()          # merge with entries registered later by other stages
 
     rows = []
     for info in sorted(MODELS.values(), key=lambda m: (m.task, m.key)):

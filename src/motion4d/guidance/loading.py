@@ -21,7 +21,7 @@ import torch
 
 from motion4d.hub import MODELS, ModelInfo, ModelNotFoundError, register_model, resolve_pretrained
 
-__all__ = ["GUIDANCE_MODELS", "resolve_model", "load_component", "load_scheduler", "load_tokenizer",
+__all__ = ["GUIDANCE_MODELS", "register_guidance_models", "resolve_model", "load_component", "load_scheduler", "load_tokenizer",
            "load_text_encoder", "load_transformers", "weights_variant", "check_layout", "read_model_index"]
 
 NC = "CC-BY-NC-4.0"
@@ -41,21 +41,32 @@ def _reg(info: ModelInfo) -> None:
     GUIDANCE_MODELS[info.key] = info
 
 
-_reg(ModelInfo("zero123-xl", "ashawkey/zero123-xl-diffusers", "novel-view guidance", None, "MIT",
-               "lift (static + dynamic, image-conditioned SDS); guidance type zero123"))
-_reg(ModelInfo("stable-zero123", "ashawkey/stable-zero123-diffusers", "novel-view guidance", None,
-               "Stability AI Non-Commercial Research Community License (weights; hub tag MIT)",
-               "lift (DreamGaussian4D default); guidance type stable-zero123"))
-_reg(ModelInfo("mvdream", "ashawkey/mvdream-sd2.1-diffusers", "multi-view guidance", None, "openrail",
-               "lift / hybrid SDS (4D-fy stages 1-3); guidance type mvdream"))
-_reg(ModelInfo("sd21-base", "stabilityai/stable-diffusion-2-1-base", "image guidance", None, "unknown",
-               "hybrid SDS (4D-fy stages 2-3, VSD); guidance types sd, vsd"))
-_reg(ModelInfo("sd21", "stabilityai/stable-diffusion-2-1", "image guidance", None, "unknown",
-               "hybrid SDS VSD particle (LoRA) model as in 4D-fy (vsd.lora_model: sd21); optional"))
-_reg(ModelInfo("zeroscope", "cerspense/zeroscope_v2_576w", "text-to-video backbone", None, NC,
-               "guidance type video (video SDS; hybrid SDS stage 3)"))
-_reg(ModelInfo("modelscope", "damo-vilab/text-to-video-ms-1.7b", "text-to-video backbone", None, "unknown",
-               "guidance type video (video SDS, alternative backbone)"))
+_OWN = [
+    ModelInfo("zero123-xl", "ashawkey/zero123-xl-diffusers", "novel-view guidance", None, "MIT",
+              "lift (static + dynamic, image-conditioned SDS); guidance type zero123"),
+    ModelInfo("stable-zero123", "ashawkey/stable-zero123-diffusers", "novel-view guidance", None,
+              "Stability AI Non-Commercial Research Community License (weights; hub tag MIT)",
+              "lift (DreamGaussian4D default); guidance type stable-zero123"),
+    ModelInfo("mvdream", "ashawkey/mvdream-sd2.1-diffusers", "multi-view guidance", None, "openrail",
+              "lift / hybrid SDS (4D-fy stages 1-3); guidance type mvdream"),
+    ModelInfo("sd21-base", "stabilityai/stable-diffusion-2-1-base", "image guidance", None, "unknown",
+              "hybrid SDS (4D-fy stages 2-3, VSD); guidance types sd, vsd"),
+    ModelInfo("sd21", "stabilityai/stable-diffusion-2-1", "image guidance", None, "unknown",
+              "hybrid SDS VSD particle (LoRA) model as in 4D-fy (vsd.lora_model: sd21); optional"),
+    ModelInfo("zeroscope", "cerspense/zeroscope_v2_576w", "text-to-video backbone", None, NC,
+              "guidance type video (video SDS; hybrid SDS stage 3)"),
+    ModelInfo("modelscope", "damo-vilab/text-to-video-ms-1.7b", "text-to-video backbone", None, "unknown",
+              "guidance type video (video SDS, alternative backbone)"),
+]
+
+
+def register_guidance_models() -> None:
+    """(Re-)register the guidance models; safe to call again after other modules registered theirs."""
+    for info in _OWN:
+        _reg(info)
+
+
+register_guidance_models()
 
 # keys users may also type for the Stable Diffusion entry
 ALIASES = {"stable-diffusion-2-1-base": "sd21-base", "sd2.1-base": "sd21-base", "zero123": "zero123-xl"}
