@@ -122,3 +122,18 @@ def test_fp16_only_folders_load_their_variant(tmp_path):
     loss = g(torch.rand(1, 8, 8, 3), Condition(image=torch.rand(8, 8, 3), elevation=5, azimuth=60, radius=2),
              step=0)["sds"]
     assert torch.isfinite(loss)
+
+
+def test_refine_is_sdedit_from_strength(z123):
+    renders = torch.rand(2, 8, 8, 3, generator=torch.Generator().manual_seed(6))
+    cond = _cond()
+    same = z123.refine(renders, cond, strength=0.0, num_inference_steps=4)
+    with torch.no_grad():
+        x = renders.permute(0, 3, 1, 2)
+        roundtrip = z123.decode_latents(z123.vae, z123.encode_images(z123.vae, x, sample=False)).permute(0, 2, 3, 1)
+    assert torch.allclose(same, roundtrip, atol=1e-5)
+    a = z123.refine(renders, cond, strength=0.5, num_inference_steps=4, seed=1)
+    b = z123.refine(renders, cond, strength=0.5, num_inference_steps=4, seed=1)
+    assert a.shape == (2, 8, 8, 3) and torch.equal(a, b) and not torch.allclose(a, same)
+    with pytest.raises(ValueError, match="strength"):
+        z123.refine(renders, cond, strength=1.5)
