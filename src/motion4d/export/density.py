@@ -135,10 +135,11 @@ def _splat_numba(means, inv_cov, half, feats, origin, voxel, dims, cutoff) -> to
 def _splat_torch(means, inv_cov, half, feats, origin, voxel, dims, cutoff, chunk_elements) -> torch.Tensor:
     """Vectorised twin of the numba kernel.
 
-    Gaussians are grouped by their box (a cube of their largest per-axis half-size). Within a group the Mahalanobis
-    distances of B Gaussians to the K box offsets are one ``[B, 10] @ [10, K]`` matmul (the quadratic
-    form expanded around each Gaussian's nearest sample), and the flat sample index is
-    ``centre_index + offset_index``; only boxes crossing the grid border pay for a bounds check.
+    Gaussians are grouped by their box (a cube of their largest per-axis half-size). Within a group
+    the Mahalanobis distances of B Gaussians to the K box offsets are one ``[B, 10] @ [10, K]``
+    matmul (the quadratic form expanded around each Gaussian's nearest sample), and the flat sample
+    index is ``centre_index + offset_index``; only boxes crossing the grid border pay for a bounds
+    check.
     """
     device, dtype = means.device, means.dtype
     X, Y, Z = dims
@@ -175,7 +176,8 @@ def _splat_torch(means, inv_cov, half, feats, origin, voxel, dims, cutoff, chunk
                 w = torch.where(maha <= cutoff2, torch.exp(-0.5 * maha), zero)
                 flat = (centre[sel] * strides).sum(1)[:, None] + off_flat[None]  # [B,K]
                 if on_border:
-                    inside = ((centre[sel, None, :] + off[None] >= 0) & (centre[sel, None, :] + off[None] < dims_d)).all(-1)
+                    vox = centre[sel, None, :] + off[None]
+                    inside = ((vox >= 0) & (vox < dims_d)).all(-1)
                     w = torch.where(inside, w, zero)
                     flat = torch.where(inside, flat, torch.zeros_like(flat))
                 flat = flat.reshape(-1)

@@ -46,7 +46,8 @@ def extract_mesh(gaussians: Gaussians, resolution: int = 128, threshold: float =
     if isinstance(threshold, bool) or not (isinstance(threshold, (int, float)) and np.isfinite(threshold)
                                            and threshold > 0):
         raise ValueError(f"threshold must be a positive density level, got {threshold!r}")
-    if isinstance(min_component_faces, bool) or int(min_component_faces) != min_component_faces or min_component_faces < 0:
+    mcf = min_component_faces
+    if isinstance(mcf, bool) or not isinstance(mcf, int) or mcf < 0:
         raise ValueError(f"min_component_faces must be an integer >= 0, got {min_component_faces!r}")
     grid = density_grid(gaussians, resolution, cutoff=cutoff, min_opacity=min_opacity, bounds=bounds, backend=backend)
     vol = grid.density.cpu().numpy()

@@ -1,7 +1,7 @@
 """Per-frame Gaussians as a PLY sequence in the standard 3DGS layout (``000.ply``, ``001.ply`` ...).
 
-Every file loads in 3DGS viewers (SuperSplat, the antimatter15 / gsplat.js web viewers, the
-original SIBR viewer) and back into motion4d with :func:`motion4d.gaussians.ply.load_ply`.
+The layout is the one 3DGS splat viewers read (see :mod:`motion4d.gaussians.ply`); files load
+back into motion4d with :func:`motion4d.gaussians.ply.load_ply`.
 """
 from __future__ import annotations
 
