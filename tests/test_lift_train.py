@@ -109,3 +109,24 @@ def test_tiny_lift_improves_heldout_psnr(mv, tmp_path):
     static_only = heldout(result.static())
     assert after > before + 1.5, (before, after)
     assert after > static_only, (static_only, after)  # the field explains the motion
+
+
+def test_score_distillation_runs_through_the_guidance_interface(mv, tmp_path):
+    """With a (tiny, random) Zero123 guidance the novel-view SDS loss is part of both stages."""
+    from motion4d.guidance.tiny import tiny_checkpoint
+    from motion4d.lift.api import build_lift_guidance
+
+    cfg = load_lift_config("multiview", overrides=TINY + [
+        "static.iters=2", "dynamic.iters=2", "output.checkpoint_every=0", "guidance.kind=zero123",
+        f"guidance.options={{model: '{tiny_checkpoint('zero123')}', height: 8, width: 8}}",
+        "guidance.render_size=16", "dynamic.sds_views_per_frame=1", "static.ref_warmup=true"])
+    guidance = build_lift_guidance(cfg)
+    assert guidance is not None
+    data = load_input(mv, cfg.input, cfg.camera)
+    logs = []
+    tr = LiftTrainer(data, cfg, tmp_path, guidance=guidance, log=logs.append)
+    tr.train()
+    assert not any("no guidance" in s for s in logs)
+    sds = [k for k in tr.state.history[0] if k.startswith("sds")]
+    assert sds and all(tr.state.history[0][k] == tr.state.history[0][k] for k in sds)  # present and not NaN
+    assert tr.state.history[-1]["stage"] == "dynamic" and any(k.startswith("sds") for k in tr.state.history[-1])
