@@ -22,7 +22,7 @@ $(BIN)/.installed: pyproject.toml
 venv: $(BIN)/.installed
 
 demo: venv
-	$(BIN)/python benchmarks/rasterize.py --quick
+	$(BIN)/motion4d demo --quick --out outputs/demo
 
 test: venv
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
