@@ -129,6 +129,11 @@ class DynamicConfig:
     lambda_plane_tv: float = 1e-4
     lambda_time_smoothness: float = 1e-2
     lambda_time_l1: float = 1e-4
+    lambda_rigidity: float = 0.0
+    """Isometry loss (Dynamic 3D Gaussians): keep the distances between each Gaussian and its
+    ``rigidity_k`` nearest canonical neighbours at every time (mean squared change, world units^2).
+    Allows any rigid motion; discourages the field from 'painting' one view by stretching the model."""
+    rigidity_k: int = 8
     deform: DeformConfig = field(default_factory=DeformConfig)
 
     def __post_init__(self) -> None:

@@ -83,6 +83,7 @@ class LiftTrainer:
         self.state = TrainState(stage="static" if self.static_iters > 0 else "dynamic")
         self.model = self._init_model(static)
         self.field: DeformationField | None = None
+        self.knn: torch.Tensor | None = None
         self.opt: torch.optim.Optimizer | None = None
         self.densify = self._densify_strategy()
         self.densify_state: dict | None = self.densify.init_state(self.model) if self.densify else None
@@ -163,6 +164,7 @@ class LiftTrainer:
     def _start_dynamic(self) -> None:
         dcfg = self.cfg.dynamic
         self.field = DeformationField.for_points(self.model.means.detach(), dcfg.deform).to(self.device)
+        self.knn = _knn(self.model.means.detach(), dcfg.rigidity_k) if dcfg.lambda_rigidity > 0 else None
         groups = [{"params": self.field.grid_parameters(), "lr": dcfg.lr_grid, "name": "grid"},
                   {"params": self.field.mlp_parameters(), "lr": dcfg.lr_mlp, "name": "mlp"}]
         if dcfg.optimize_gaussians:
@@ -328,6 +330,9 @@ class LiftTrainer:
             views = self._sample_views(gen, cfg.views_per_frame)
             losses = self._photo_losses(g, views, f, cfg.lambda_rgb, cfg.lambda_mask, w)
             losses.pop("_out")
+            if self.knn is not None:
+                losses["rigidity"] = _isometry(canonical.means, g.means, self.knn)
+                losses["_total"] = losses["_total"] + cfg.lambda_rigidity * losses["rigidity"]
             total = total + losses.pop("_total") / len(frames)
             if self.guidance is not None and cfg.lambda_sds > 0 and cfg.sds_views_per_frame > 0:
                 sds = self._sds(g, f, cfg.sds_views_per_frame, gen, self.static_iters + step)
@@ -354,6 +359,8 @@ class LiftTrainer:
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         if self.field is not None:
             tensors.update({f"field.{k}": v for k, v in self.field.state_dict().items()})
+            if self.knn is not None:
+                tensors["knn"] = self.knn
         if self.densify_state is not None and self.state.stage == "static":
             tensors.update({f"densify.{k}": v for k, v in self.densify_state.items() if torch.is_tensor(v)})
         opt_t, groups = optimizer_tensors(self.opt, "optim")
@@ -392,6 +399,8 @@ class LiftTrainer:
             self._start_dynamic()
             field_t = {k[len("field."):]: v for k, v in tensors.items() if k.startswith("field.")}
             self.field.load_state_dict(field_t)
+            if "knn" in tensors:
+                self.knn = tensors["knn"].to(self.device)
         restore_optimizer(self.opt, tensors, meta["optimizer"], "optim")
         self.log(f"resumed from {path} (stage {self.state.stage}, step {self.state.step})")
         return True
@@ -424,6 +433,26 @@ class LiftTrainer:
     # ------------------------------------------------------------------------------ results
     def canonical(self) -> Gaussians:
         return self.model.gaussians().detach()
+
+
+@torch.no_grad()
+def _knn(points: torch.Tensor, k: int, chunk: int = 2048) -> torch.Tensor:
+    """Indices ``[N, k]`` of each point's ``k`` nearest other points."""
+    n = points.shape[0]
+    k = max(1, min(k, n - 1))
+    out = []
+    for start in range(0, n, chunk):
+        d = torch.cdist(points[start:start + chunk], points)
+        d[torch.arange(d.shape[0]), torch.arange(start, start + d.shape[0])] = float("inf")
+        out.append(d.topk(k, largest=False).indices)
+    return torch.cat(out)
+
+
+def _isometry(canonical: torch.Tensor, deformed: torch.Tensor, knn: torch.Tensor) -> torch.Tensor:
+    """Mean squared change of neighbour distances between canonical and deformed positions ``[N,3]``."""
+    d0 = (canonical[:, None] - canonical[knn]).norm(dim=-1)
+    dt = (deformed[:, None] - deformed[knn]).norm(dim=-1)
+    return (dt - d0).square().mean()
 
 
 def _check_same_config(saved: dict, current: dict, prefix: str = "") -> None:
