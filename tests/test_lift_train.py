@@ -37,7 +37,8 @@ def test_resume_matches_uninterrupted_run(mv, tmp_path, monkeypatch, stage, cras
     # restored gradient statistics; a crash at dynamic step 3 resumes inside the dynamic stage
     cfg = load_lift_config("multiview", overrides=TINY + [
         "static.iters=5", "dynamic.iters=4", "output.checkpoint_every=2", "static.densify_from=1",
-        "static.densify_until=5", "static.densify_interval=3", "static.densify_grad_threshold=1e-7"])
+        "static.densify_until=5", "static.densify_interval=3", "static.densify_grad_threshold=1e-7",
+        "dynamic.lambda_rigidity=100"])
     data = load_input(mv, cfg.input, cfg.camera)
     full = LiftTrainer(data, cfg, tmp_path / "full", log=lambda s: None)
     n0 = len(full.model)
@@ -130,3 +131,17 @@ def test_score_distillation_runs_through_the_guidance_interface(mv, tmp_path):
     sds = [k for k in tr.state.history[0] if k.startswith("sds")]
     assert sds and all(tr.state.history[0][k] == tr.state.history[0][k] for k in sds)  # present and not NaN
     assert tr.state.history[-1]["stage"] == "dynamic" and any(k.startswith("sds") for k in tr.state.history[-1])
+
+
+def test_isometry_loss_allows_rigid_motion_only():
+    from motion4d.lift.trainer import _isometry, _knn
+
+    g = torch.Generator().manual_seed(0)
+    pts = torch.rand(60, 3, generator=g)
+    knn = _knn(pts, 4)
+    assert knn.shape == (60, 4) and not (knn == torch.arange(60)[:, None]).any()
+    c, s_ = torch.cos(torch.tensor(0.7)), torch.sin(torch.tensor(0.7))
+    rot = torch.tensor([[c, 0, s_], [0, 1, 0], [-s_, 0, c]])
+    assert _isometry(pts, pts @ rot.T + torch.tensor([0.3, -0.2, 0.1]), knn) < 1e-10
+    stretched = pts * torch.tensor([1.5, 1.0, 1.0])
+    assert _isometry(pts, stretched, knn) > 1e-3
