@@ -73,25 +73,36 @@ def run(args) -> dict:
                   "output.checkpoint_every=0"] + (list(QUICK_OVERRIDES) if quick_schedule else [])
         row = {"scene": spec.name, "large_motion": spec.large_motion}
         # -- multi-view ------------------------------------------------------------------
-        cfg = load_lift_config("multiview", overrides=common + [f"input.holdout=[{','.join(held)}]"] + args.set)
-        t0 = time.perf_counter()
-        res = lift(scene_dir, out / "runs" / f"{spec.name}-mv", cfg, log=quiet)
-        row["mv_seconds"] = round(time.perf_counter() - t0, 1)
-        m = evaluate(res, scene_dir, views=held, background=bg)
-        row.update(mv_psnr=m["psnr"], mv_ssim=m["ssim"], mv_iou=m["mask_iou"],
-                   mv_s_per_iter_static=res.metadata["seconds_per_iter"]["static"],
-                   mv_s_per_iter_dynamic=res.metadata["seconds_per_iter"]["dynamic"],
-                   num_gaussians=res.metadata["num_gaussians"])
+        if args.only != "sv":
+            cfg = load_lift_config("multiview", overrides=common + [f"input.holdout=[{','.join(held)}]"] + args.set)
+            t0 = time.perf_counter()
+            res = lift(scene_dir, out / "runs" / f"{spec.name}-mv{num_frames}", cfg, log=quiet)
+            row["mv_seconds"] = round(time.perf_counter() - t0, 1)
+            m = evaluate(res, scene_dir, views=held, background=bg)
+            row.update(mv_psnr=m["psnr"], mv_ssim=m["ssim"], mv_iou=m["mask_iou"],
+                       mv_s_per_iter_static=res.metadata["seconds_per_iter"]["static"],
+                       mv_s_per_iter_dynamic=res.metadata["seconds_per_iter"]["dynamic"],
+                       num_gaussians=res.metadata["num_gaussians"])
+            print(f"{spec.name:16s} mv {row['mv_psnr']:.2f} dB ({row['mv_seconds']:.0f}s)", flush=True)
+        if args.only == "mv":
+            row["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+            rows.append(row)
+            if args.json:
+                from motion4d.utils.io import write_json
+
+                write_json(args.json, {"rows": rows, "partial": True})
+            continue
         # -- single view with the GT static model -------------------------------------------
         cfg = load_lift_config("multiview", overrides=common + SINGLE_VIEW + args.set_single)
         t0 = time.perf_counter()
-        res = lift(scene_dir, out / "runs" / f"{spec.name}-sv", cfg, static=scene_dir / "gaussians" / "000.ply",
+        res = lift(scene_dir, out / "runs" / f"{spec.name}-sv{num_frames}", cfg, static=scene_dir / "gaussians" / "000.ply",
                    log=quiet)
         row["sv_seconds"] = round(time.perf_counter() - t0, 1)
         dyn_ref = evaluate(res, scene_dir, views=["ref"], background=bg)["psnr"]
         sta_ref = evaluate(res.static(), scene_dir, views=["ref"], background=bg)["psnr"]
         dyn_nov = evaluate(res, scene_dir, views=held, background=bg)["psnr"]
         sta_nov = evaluate(res.static(), scene_dir, views=held, background=bg)["psnr"]
+        row["sv_s_per_iter_dynamic"] = res.metadata["seconds_per_iter"]["dynamic"]
         row.update(sv_ref_dynamic=dyn_ref, sv_ref_static=sta_ref, sv_ref_gain=dyn_ref - sta_ref,
                    sv_novel_dynamic=dyn_nov, sv_novel_static=sta_nov, sv_novel_gain=dyn_nov - sta_nov)
         row["peak_rss_mb"] = round(_peak_rss_mb(), 1)
@@ -100,25 +111,36 @@ def run(args) -> dict:
             from motion4d.utils.io import write_json
 
             write_json(args.json, {"rows": rows, "partial": True})
-        print(f"{spec.name:16s} mv {row['mv_psnr']:.2f} dB ({row['mv_seconds']:.0f}s)  "
-              f"sv ref {sta_ref:.2f}->{dyn_ref:.2f} novel {sta_nov:.2f}->{dyn_nov:.2f} ({row['sv_seconds']:.0f}s)",
-              flush=True)
-    large = [r for r in rows if r["large_motion"]]
-    summary = {
-        "scenes": len(rows),
-        "mv_psnr_mean": sum(r["mv_psnr"] for r in rows) / len(rows),
-        "mv_ssim_mean": sum(r["mv_ssim"] for r in rows) / len(rows),
-        "mv_iou_mean": sum(r["mv_iou"] for r in rows) / len(rows),
-        "sv_ref_gain_large_mean": sum(r["sv_ref_gain"] for r in large) / len(large) if large else None,
-        "sv_novel_gain_large_mean": sum(r["sv_novel_gain"] for r in large) / len(large) if large else None,
-        "sv_ref_gain_all_mean": sum(r["sv_ref_gain"] for r in rows) / len(rows),
-        "sv_novel_gain_all_mean": sum(r["sv_novel_gain"] for r in rows) / len(rows),
-        "mv_s_per_iter_static_mean": sum(r["mv_s_per_iter_static"] for r in rows) / len(rows),
-        "mv_s_per_iter_dynamic_mean": sum(r["mv_s_per_iter_dynamic"] for r in rows) / len(rows),
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
-    }
+        print(f"{spec.name:16s} sv ref {sta_ref:.2f}->{dyn_ref:.2f} novel {sta_nov:.2f}->{dyn_nov:.2f} "
+              f"({row['sv_seconds']:.0f}s)", flush=True)
+    summary = summarize(rows)
     return {"rows": rows, "summary": summary, "quick": args.quick, "device": "cpu" if not torch.cuda.is_available()
             else torch.cuda.get_device_name(), "torch_threads": torch.get_num_threads()}
+
+
+def _mean(rows, key, where=lambda r: True):
+    vals = [r[key] for r in rows if key in r and where(r)]
+    return sum(vals) / len(vals) if vals else None
+
+
+def summarize(rows: list[dict]) -> dict:
+    large = lambda r: r["large_motion"]  # noqa: E731
+    return {
+        "scenes": len(rows),
+        "mv_psnr_mean": _mean(rows, "mv_psnr"), "mv_ssim_mean": _mean(rows, "mv_ssim"),
+        "mv_iou_mean": _mean(rows, "mv_iou"),
+        "sv_ref_gain_large_mean": _mean(rows, "sv_ref_gain", large),
+        "sv_novel_gain_large_mean": _mean(rows, "sv_novel_gain", large),
+        "sv_ref_gain_all_mean": _mean(rows, "sv_ref_gain"), "sv_novel_gain_all_mean": _mean(rows, "sv_novel_gain"),
+        "mv_s_per_iter_static_mean": _mean(rows, "mv_s_per_iter_static"),
+        "mv_s_per_iter_dynamic_mean": _mean(rows, "mv_s_per_iter_dynamic"),
+        "sv_s_per_iter_dynamic_mean": _mean(rows, "sv_s_per_iter_dynamic"),
+        "peak_rss_mb": max([r.get("peak_rss_mb", 0) for r in rows] + [round(_peak_rss_mb(), 1)]),
+    }
+
+
+def _f(row, key, fmt):
+    return format(row[key], fmt) if row.get(key) is not None else "-"
 
 
 def print_table(report: dict) -> None:
@@ -128,21 +150,24 @@ def print_table(report: dict) -> None:
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['scene']:16s} {'yes' if r['large_motion'] else 'no':>5s} {r['mv_psnr']:8.2f} {r['mv_ssim']:6.3f} "
-              f"{r['mv_iou']:5.3f} {r['mv_s_per_iter_static']:7.3f} {r['mv_s_per_iter_dynamic']:7.3f} "
-              f"{r['sv_ref_static']:13.2f} {r['sv_ref_dynamic']:10.2f} {r['sv_ref_gain']:6.2f} "
-              f"{r['sv_novel_static']:8.2f} {r['sv_novel_dynamic']:8.2f}")
+        print(f"{r['scene']:16s} {'yes' if r['large_motion'] else 'no':>5s} {_f(r, 'mv_psnr', '8.2f'):>8s} "
+              f"{_f(r, 'mv_ssim', '6.3f'):>6s} {_f(r, 'mv_iou', '5.3f'):>5s} {_f(r, 'mv_s_per_iter_static', '7.3f'):>7s} "
+              f"{_f(r, 'mv_s_per_iter_dynamic', '7.3f'):>7s} {_f(r, 'sv_ref_static', '13.2f'):>13s} "
+              f"{_f(r, 'sv_ref_dynamic', '10.2f'):>10s} {_f(r, 'sv_ref_gain', '6.2f'):>6s} "
+              f"{_f(r, 'sv_novel_static', '8.2f'):>8s} {_f(r, 'sv_novel_dynamic', '8.2f'):>8s}")
     s = report["summary"]
     print("-" * len(head))
-    print(f"multi-view held-out PSNR (mean over {s['scenes']} scenes): {s['mv_psnr_mean']:.2f} dB "
-          f"(SSIM {s['mv_ssim_mean']:.3f}, IoU {s['mv_iou_mean']:.3f})")
+    if s["mv_psnr_mean"] is not None:
+        print(f"multi-view held-out PSNR (mean over {s['scenes']} scenes): {s['mv_psnr_mean']:.2f} dB "
+              f"(SSIM {s['mv_ssim_mean']:.3f}, IoU {s['mv_iou_mean']:.3f}); s/iteration static "
+              f"{s['mv_s_per_iter_static_mean']:.3f}, dynamic {s['mv_s_per_iter_dynamic_mean']:.3f}")
     if s["sv_ref_gain_large_mean"] is not None:
         print(f"single view + GT static, large motions: reference view {s['sv_ref_gain_large_mean']:+.2f} dB, "
               f"novel views {s['sv_novel_gain_large_mean']:+.2f} dB vs the canonical held still")
-    print(f"all scenes: reference {s['sv_ref_gain_all_mean']:+.2f} dB, novel {s['sv_novel_gain_all_mean']:+.2f} dB")
-    print(f"seconds/iteration (multi-view): static {s['mv_s_per_iter_static_mean']:.3f}, dynamic "
-          f"{s['mv_s_per_iter_dynamic_mean']:.3f}; peak RSS {s['peak_rss_mb']:.0f} MB; device {report['device']}, "
-          f"torch threads {report['torch_threads']}")
+    if s["sv_ref_gain_all_mean"] is not None:
+        print(f"all scenes: reference {s['sv_ref_gain_all_mean']:+.2f} dB, novel {s['sv_novel_gain_all_mean']:+.2f} dB; "
+              f"s/iteration dynamic {s['sv_s_per_iter_dynamic_mean']:.3f}")
+    print(f"peak RSS {s['peak_rss_mb']:.0f} MB; device {report['device']}, torch threads {report['torch_threads']}")
 
 
 def main(argv=None) -> int:
@@ -155,6 +180,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="outputs/bench_video_to_4d", help="scene cache and run folders")
     p.add_argument("--set", nargs="*", default=[], help="extra overrides for the multi-view runs")
     p.add_argument("--set-single", nargs="*", default=[], help="extra overrides for the single-view runs")
+    p.add_argument("--only", choices=("mv", "sv"), default=None, help="run only the multi-view or single-view setting")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args(argv)
     report = run(args)
