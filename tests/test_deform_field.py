@@ -101,7 +101,7 @@ def test_regularizers_apply_and_reach_planes():
         opt.step()
     after = field.regularizers()
     for k in before:
-        assert float(after[k]) < before[k], k
+        assert float(after[k].detach()) < before[k], k
 
 
 def test_multires_concatenates_and_bad_args():
