@@ -56,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--quick", action="store_true", help="fewer frames and iterations (under 3 minutes on 2 cores)")
     d.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
     d.add_argument("--seed", type=int, default=None, help="shapes-world seed (default: the demo's fixed scene)")
+    d.add_argument("--threads", default="auto",
+                   help="CPU threads for torch and the numba renderer: a number, or 'auto' (default): one thread "
+                        "when the machine is already busy (load average >= cores), where extra threads only spin")
     d.add_argument("overrides", nargs="*", metavar="key=value", help="lift config overrides")
     d.set_defaults(func=_demo)
     d.__class__ = _IntermixedParser
@@ -113,8 +116,36 @@ def _render(args) -> int:
     return 0
 
 
+def _set_threads(spec: str) -> int | None:
+    """Apply ``--threads`` (a number or 'auto'); returns the thread count set, or None."""
+    import os
+
+    if spec == "auto":
+        cores = os.cpu_count() or 1
+        if not hasattr(os, "getloadavg") or os.getloadavg()[0] < cores:
+            return None
+        n = 1
+    else:
+        try:
+            n = int(spec)
+        except ValueError:
+            raise ValueError(f"--threads must be a positive integer or 'auto', got {spec!r}") from None
+        if n < 1:
+            raise ValueError(f"--threads must be >= 1, got {n}")
+    import numba
+    import torch
+
+    torch.set_num_threads(n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    return n
+
+
 def _demo(args) -> int:
     from motion4d.lift.demo import DEMO_SEED, run_demo
+
+    threads = _set_threads(args.threads)
+    if threads is not None:
+        print(f"using {threads} CPU thread(s) (--threads {args.threads})")
 
     s = run_demo(args.out, quick=args.quick, seed=DEMO_SEED if args.seed is None else args.seed,
                  overrides=tuple(args.overrides))
