@@ -62,6 +62,11 @@ def lift(input: str | Path | LiftInput, out: str | Path, cfg: LiftConfig | None 
         log(f"static model: {static} ({len(static_g)} Gaussians); skipping the static stage")
     if guidance is None:
         guidance = build_lift_guidance(cfg)
+        if guidance is not None and hasattr(guidance, "load"):
+            try:
+                guidance.load()  # fail before training, not at the first distillation step
+            except FileNotFoundError as e:
+                raise FileNotFoundError(f"{e}\n(or train without score distillation: guidance.kind=none)") from None
     with atomic_path(out / "config.yaml") as tmp:
         tmp.write_text(config_to_yaml(cfg))
     trainer = LiftTrainer(data, cfg, out, static=static_g, guidance=guidance, log=log)
