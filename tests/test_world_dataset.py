@@ -112,6 +112,8 @@ def test_cli_make_sample_preview(tmp_path, capsys):
     assert main(["world", "sample", "2", "--out", str(suite), "--seed-start", "7", "--no-ply", *small]) == 0
     assert "kept" in capsys.readouterr().out  # resumes: complete scenes are not rendered again
     assert (suite / "seed00007" / "scene.json").stat().st_mtime_ns == stamp
+    assert main(["world", "sample", "2", "--out", str(suite), "--seed-start", "7", *small]) == 0
+    assert (suite / "seed00007" / "gaussians" / "001.ply").is_file()  # other options: written again
     assert main(["world", "preview", str(suite), "--out", str(tmp_path / "sheet.png"), "--frames", "2",
                  "--tile", "32"]) == 0
     sheet = Image.open(tmp_path / "sheet.png")
