@@ -106,3 +106,12 @@ def test_import_motion4d_compiles_nothing():
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_kernels_are_cached_on_disk():
+    from numba.core.caching import NullCache
+
+    from motion4d.render import _kernels
+
+    for kernel in (_kernels.rasterize_fwd, _kernels.rasterize_bwd):
+        assert not isinstance(kernel._cache, NullCache)  # cache=True: compiled once, loaded afterwards
