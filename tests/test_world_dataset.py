@@ -118,6 +118,9 @@ def test_cli_make_sample_preview(tmp_path, capsys):
                  "--tile", "32"]) == 0
     sheet = Image.open(tmp_path / "sheet.png")
     assert sheet.size[0] == 2 * (2 * 32 + 6) + 6  # two tiles of two frames side by side
+    assert main(["world", "preview", str(suite / "seed00008"), "--out", str(tmp_path / "one.png"), "--frames", "2",
+                 "--tile", "32"]) == 0
+    assert Image.open(tmp_path / "one.png").size[0] == 2 * 32 + 2 * 6  # a single scene: one tile
     assert Image.open(suite / "sheet.png").size[0] == 2 * (4 * 96 + 6) + 6  # --sheet uses the defaults
 
 

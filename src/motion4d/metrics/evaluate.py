@@ -13,7 +13,7 @@ RGBA images composited on the same background. The returned dict (also the ``mot
 
 Averages are means over images (or over views / frames for the breakdowns). PSNR is capped at
 ``psnr_cap`` = 100 dB per image before averaging, because identical images give ``inf`` and JSON
-cannot hold it; a ground-truth scene scored against itself reaches ~50-60 dB (8-bit rounding).
+cannot hold it; a ground-truth scene scored against itself reaches ~65 dB (8-bit PNG rounding only).
 ``flicker`` is :func:`motion4d.metrics.flicker` of each view's rendered clip against its ground-truth
 clip, averaged over views. ``chamfer`` compares Gaussian centres (opacity >= 0.1) with the ground truth's
 per-frame PLYs, averaged over frames (null when the scene folder has no ``gaussians/``).
