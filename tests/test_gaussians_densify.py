@@ -134,7 +134,8 @@ def test_stats_from_a_real_render_and_errors():
 
 def test_densify_inside_a_fit_grows_and_keeps_training():
     cams = Cameras.orbit(0.0, 0.0, radius=2.5, width=32)
-    target_model = GaussianModel.random_in_sphere(80, radius=0.6, opacity=0.9, generator=torch.Generator().manual_seed(3))
+    gen = torch.Generator().manual_seed(3)
+    target_model = GaussianModel.random_in_sphere(80, radius=0.6, opacity=0.9, generator=gen)
     with torch.no_grad():
         target_model.log_scales.fill_(math.log(0.06))
         target = render(target_model.gaussians(), cams, background=1.0).rgb
