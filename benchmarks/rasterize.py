@@ -19,7 +19,6 @@ gsplat installed, ``gsplat_ms`` is added.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -132,7 +131,8 @@ def main(argv=None):
         try:
             import gsplat  # noqa: F401
         except ImportError:
-            print("CUDA is available but gsplat is not installed: skipping gsplat timings (pip install 'motion4d[cuda]')")
+            print("CUDA is available but gsplat is not installed: skipping gsplat timings "
+                  "(pip install 'motion4d[cuda]')")
             with_gsplat = False
     cases = CASES if args.quick else CASES + EXTRA_CASES
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

@@ -74,7 +74,8 @@ def test_fit_to_image_raises_psnr():
     torch.manual_seed(0)
     cams = Cameras.orbit(0.0, 0.0, radius=2.5, fovy=49.1, width=32)
     # Target: a rendered scene of coloured blobs.
-    target_model = GaussianModel.random_in_sphere(60, radius=0.6, opacity=0.8, generator=torch.Generator().manual_seed(1))
+    gen = torch.Generator().manual_seed(1)
+    target_model = GaussianModel.random_in_sphere(60, radius=0.6, opacity=0.8, generator=gen)
     with torch.no_grad():
         target_model.log_scales.fill_(math.log(0.12))
         target = render(target_model.gaussians(), cams, background=1.0).rgb
