@@ -11,6 +11,9 @@ Times are the minimum over repeats (the machine may be shared).
     python benchmarks/rasterize.py --json out.json
     python benchmarks/rasterize.py --threads 1     # process CPU time on one thread (shared machines)
 
+On a shared, oversubscribed machine also set ``OMP_WAIT_POLICY=PASSIVE``: torch's spinning OpenMP
+threads otherwise make 2-thread wall-clock times several times worse than 1-thread times.
+
 ``dense_ms`` is the dense pure-torch oracle (tests/_render_oracle.py) on the same scene, only where
 it fits (<= 5000 Gaussians at <= 128 px: it needs O(H*W*N) memory, ~5 GB at 5000 x 128^2).
 ``grad_rel_err`` is max over parameters of ||g_cpu - g_dense|| / ||g_dense||. On a CUDA machine with
