@@ -1,0 +1,208 @@
+"""LoRA checkpoints: safetensors with named keys and metadata, validated against the base model on load.
+
+File layout (one adapter per file)::
+
+    tensors   "<module>.lora_A.weight" [r, in_features], "<module>.lora_B.weight" [out_features, r]   (float32)
+              e.g. "down_blocks.0.temp_attentions.0.transformer_blocks.0.attn1.to_q.lora_A.weight"
+    metadata  format="motion4d-lora", format_version="1", motion4d_version, path ("spatial" | "temporal"),
+              adapter_name, rank, alpha, dropout, target_modules (regex), num_layers,
+              base_model (hub id or folder), base_model_fingerprint (UNet architecture hash),
+              base_model_probe (JSON list of a few base weights), source, extra (JSON)
+
+Loading refuses, with a message naming both sides, any checkpoint whose architecture fingerprint, layer names or
+shapes differ from the UNet, and any checkpoint made for another base model (different id and different probe
+weights) unless ``allow_base_mismatch=True``. A missing file is an error: motion4d never falls back to an empty
+LoRA (MotionDirector silently runs the base model when its LoRA path is wrong).
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from motion4d import __version__
+from motion4d.utils.io import atomic_path
+from motion4d.video.backbone import unet_fingerprint, weights_probe
+from motion4d.video.lora import PATH_TARGETS, AdapterInfo, get_lora, target_module_names
+
+__all__ = ["FORMAT", "LoRACheckpoint", "save_lora", "save_adapter", "read_lora", "load_lora", "check_base"]
+
+FORMAT = "motion4d-lora"
+FORMAT_VERSION = "1"
+
+
+@dataclass
+class LoRACheckpoint:
+    """A LoRA file's content: ``tensors`` (peft-style keys, adapter name stripped) and its metadata fields."""
+
+    tensors: dict[str, torch.Tensor]
+    path: str
+    rank: int
+    alpha: float
+    base_model: str
+    base_model_fingerprint: str
+    base_model_probe: list[float] | None = None
+    target_modules: str = ""
+    adapter_name: str = ""
+    dropout: float = 0.0
+    source: str = ""
+    motion4d_version: str = __version__
+    extra: dict = field(default_factory=dict)
+    file: Path | None = None
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [k[: -len(".lora_A.weight")] for k in self.tensors if k.endswith(".lora_A.weight")]
+
+    def metadata(self) -> dict[str, str]:
+        return {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "motion4d_version": self.motion4d_version,
+            "path": self.path, "adapter_name": self.adapter_name, "rank": str(self.rank), "alpha": repr(self.alpha),
+            "dropout": repr(self.dropout), "target_modules": self.target_modules or PATH_TARGETS[self.path],
+            "num_layers": str(len(self.layer_names)), "base_model": self.base_model,
+            "base_model_fingerprint": self.base_model_fingerprint,
+            "base_model_probe": json.dumps(self.base_model_probe) if self.base_model_probe is not None else "",
+            "source": self.source, "extra": json.dumps(self.extra),
+        }
+
+
+def save_lora(ckpt: LoRACheckpoint, file: str | Path) -> Path:
+    """Write ``ckpt`` atomically as safetensors (float32, contiguous) and return the path."""
+    from safetensors.torch import save_file
+
+    if ckpt.path not in PATH_TARGETS:
+        raise ValueError(f"checkpoint path type {ckpt.path!r} is not one of: {', '.join(PATH_TARGETS)}")
+    tensors = {k: v.detach().float().contiguous().cpu() for k, v in ckpt.tensors.items()}
+    with atomic_path(file) as tmp:
+        save_file(tensors, str(tmp), metadata=ckpt.metadata())
+    return Path(file)
+
+
+def save_adapter(unet, name: str, file: str | Path, *, base_model: str, source: str = "motion4d",
+                 extra: dict | None = None) -> Path:
+    """Save adapter ``name`` of ``unet`` (see :class:`motion4d.video.lora.DualPathLoRA`) with its metadata."""
+    lora = get_lora(unet)
+    info = lora.adapters.get(name)
+    if info is None:
+        raise KeyError(f"no LoRA adapter {name!r} on this UNet; adapters: {', '.join(lora.adapters) or '(none)'}")
+    ckpt = LoRACheckpoint(tensors=lora.state_dict(name), path=info.path, rank=info.rank, alpha=info.alpha,
+                          base_model=base_model, base_model_fingerprint=unet_fingerprint(unet),
+                          base_model_probe=weights_probe(unet), target_modules=info.target_modules,
+                          adapter_name=name, dropout=info.dropout, source=source, extra=dict(extra or {}))
+    return save_lora(ckpt, file)
+
+
+def read_lora(file: str | Path) -> LoRACheckpoint:
+    """Read a motion4d LoRA file; ``FileNotFoundError``/``ValueError`` with a clear message when it is not one."""
+    from safetensors import safe_open
+
+    file = Path(file).expanduser()
+    if file.is_dir():
+        raise ValueError(f"{str(file)!r} is a folder; pass the LoRA file itself (e.g. {file / 'temporal.safetensors'})")
+    if not file.is_file():
+        raise FileNotFoundError(f"LoRA checkpoint {str(file)!r} does not exist")
+    if file.suffix in (".pt", ".pth", ".bin"):
+        raise ValueError(f"{str(file)!r} is a pickle, not a motion4d LoRA (safetensors). MotionDirector "
+                         f"checkpoints are imported with: motion4d convert-motiondirector {file.parent} OUT")
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # noqa: BLE001 - safetensors raises several error types for non-safetensors input
+        raise ValueError(f"{str(file)!r} is not a safetensors file: {e}") from None
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{str(file)!r} is not a motion4d LoRA checkpoint (metadata format="
+                         f"{meta.get('format')!r}, expected {FORMAT!r})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{str(file)!r} has LoRA format version {meta.get('format_version')!r}; this motion4d "
+                         f"({__version__}) reads version {FORMAT_VERSION}")
+    if meta.get("path") not in PATH_TARGETS:
+        raise ValueError(f"{str(file)!r}: path type {meta.get('path')!r} is not one of {', '.join(PATH_TARGETS)}")
+    probe = meta.get("base_model_probe") or ""
+    ckpt = LoRACheckpoint(
+        tensors=tensors, path=meta["path"], rank=int(meta["rank"]), alpha=float(meta["alpha"]),
+        base_model=meta.get("base_model", ""), base_model_fingerprint=meta.get("base_model_fingerprint", ""),
+        base_model_probe=json.loads(probe) if probe else None, target_modules=meta.get("target_modules", ""),
+        adapter_name=meta.get("adapter_name", ""), dropout=float(meta.get("dropout", "0.0")),
+        source=meta.get("source", ""), motion4d_version=meta.get("motion4d_version", ""),
+        extra=json.loads(meta.get("extra") or "{}"), file=file)
+    _check_tensors(ckpt)
+    return ckpt
+
+
+def _check_tensors(ckpt: LoRACheckpoint) -> None:
+    where = str(ckpt.file) if ckpt.file else "LoRA checkpoint"
+    for name in ckpt.layer_names:
+        a, b = ckpt.tensors.get(f"{name}.lora_A.weight"), ckpt.tensors.get(f"{name}.lora_B.weight")
+        if b is None:
+            raise ValueError(f"{where}: layer {name} has lora_A but no lora_B")
+        if a.ndim != 2 or b.ndim != 2 or a.shape[0] != ckpt.rank or b.shape[1] != ckpt.rank:
+            raise ValueError(f"{where}: layer {name} has shapes A {tuple(a.shape)}, B {tuple(b.shape)}, which do "
+                             f"not match its rank {ckpt.rank}")
+    if 2 * len(ckpt.layer_names) != len(ckpt.tensors):
+        raise ValueError(f"{where}: expected only lora_A/lora_B pairs, found {len(ckpt.tensors)} tensors for "
+                         f"{len(ckpt.layer_names)} layers")
+
+
+def check_base(ckpt: LoRACheckpoint, unet, model_id: str, *, allow_base_mismatch: bool = False) -> None:
+    """Refuse (``ValueError``) a checkpoint that does not belong to this base UNet: different architecture
+    fingerprint, different layers or shapes, or a different base model (unless ``allow_base_mismatch``)."""
+    where = str(ckpt.file) if ckpt.file else "LoRA checkpoint"
+    fp = unet_fingerprint(unet)
+    if ckpt.base_model_fingerprint and ckpt.base_model_fingerprint != fp:
+        raise ValueError(f"{where} was trained for a different UNet architecture (base model {ckpt.base_model!r}, "
+                         f"fingerprint {ckpt.base_model_fingerprint}) than the loaded model {model_id!r} "
+                         f"(fingerprint {fp}); load it with --model {ckpt.base_model}")
+    expected = target_module_names(unet, ckpt.path)
+    if set(ckpt.layer_names) != set(expected):
+        missing = sorted(set(expected) - set(ckpt.layer_names))
+        extra = sorted(set(ckpt.layer_names) - set(expected))
+        detail = (f"{len(missing)} layer(s) of the model are missing from it (e.g. {missing[:1]}), "
+                  f"{len(extra)} of its layers are not in the model (e.g. {extra[:1]})")
+        raise ValueError(f"{where} does not fit the {ckpt.path} layers of {model_id!r}: it has "
+                         f"{len(ckpt.layer_names)} layers, the model {len(expected)}; {detail}")
+    modules = dict(unet.named_modules())
+    for name in expected:
+        layer = modules[name]
+        base = getattr(layer, "base_layer", layer)
+        a, b = ckpt.tensors[f"{name}.lora_A.weight"], ckpt.tensors[f"{name}.lora_B.weight"]
+        if a.shape[1] != base.in_features or b.shape[0] != base.out_features:
+            raise ValueError(f"{where}: layer {name} has LoRA shapes A {tuple(a.shape)}, B {tuple(b.shape)} but the "
+                             f"model's layer is {base.in_features} -> {base.out_features}")
+    if ckpt.base_model and ckpt.base_model != model_id and not allow_base_mismatch:
+        probe_ok = ckpt.base_model_probe is not None and _probe_matches(ckpt.base_model_probe, weights_probe(unet))
+        if not probe_ok:
+            raise ValueError(f"{where} was trained on base model {ckpt.base_model!r}, but the loaded model is "
+                             f"{model_id!r} (same architecture, different weights). Load it with "
+                             f"--model {ckpt.base_model}, or pass --allow-base-mismatch (allow_base_mismatch=True) "
+                             f"to apply it anyway")
+
+
+def _probe_matches(a: list[float], b: list[float]) -> bool:
+    return len(a) == len(b) and all(math.isclose(x, y, rel_tol=2e-2, abs_tol=2e-3) for x, y in zip(a, b))
+
+
+def load_lora(unet, file: str | Path, *, model_id: str, name: str | None = None, scale: float = 1.0,
+              allow_base_mismatch: bool = False) -> AdapterInfo:
+    """Validate ``file`` against ``unet`` (see :func:`check_base`), inject it as adapter ``name`` (default: the
+    path type, e.g. "temporal") and load its weights. Returns the adapter's :class:`AdapterInfo`.
+
+    Warns when every ``lora_B`` is zero (an untrained adapter has no effect on the output).
+    """
+    ckpt = read_lora(file)
+    check_base(ckpt, unet, model_id, allow_base_mismatch=allow_base_mismatch)
+    if all(float(v.abs().max()) == 0.0 for k, v in ckpt.tensors.items() if k.endswith("lora_B.weight")):
+        warnings.warn(f"{file}: every lora_B weight is zero, so this adapter does not change the output "
+                      f"(an untrained checkpoint?)", stacklevel=2)
+    lora = get_lora(unet)
+    name = name or ckpt.adapter_name or ckpt.path
+    if name in lora.adapters:
+        raise ValueError(f"an adapter named {name!r} is already loaded; pass another name")
+    info = lora.add(name, ckpt.path, rank=ckpt.rank, alpha=ckpt.alpha, dropout=0.0)
+    lora.load_state_dict(name, ckpt.tensors)
+    lora.set_scale(name, scale)
+    return info

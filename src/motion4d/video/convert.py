@@ -1,0 +1,195 @@
+"""Import released MotionDirector LoRA checkpoints into motion4d's safetensors format (research notes §5).
+
+MotionDirector saves each path as ``checkpoint-N/{spatial,temporal}/lora/N_unet.pt``: a pickled Python list
+``[up_0, down_0, up_1, down_1, ...]`` with no keys (``up`` [out, r], ``down`` [r, in]). The i-th pair belongs to the
+i-th targeted Linear layer in the UNet's module-traversal order, which is exactly
+:func:`motion4d.video.lora.target_module_names` (``transformer_in``, ``down_blocks``, ``up_blocks``, then
+``mid_block``; 170 temporal and 96 spatial layers for ZeroScope/ModelScope). The list is read with
+``torch.load(weights_only=True)`` (no code execution), its length and every shape are checked against the base
+UNet, and a mismatch is refused. LoRA scale is 1 (alpha = rank).
+
+``cached_latents/cached_K.pt`` (the clip MotionDirector cached, used for its noise prior) is converted too when it
+is found next to the checkpoint: ``OUT/reference.safetensors`` with ``latents`` [C, F, h, w], usable as
+``--noise-prior-video``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from motion4d.utils.io import atomic_path
+from motion4d.video.checkpoint import LoRACheckpoint, save_lora
+from motion4d.video.lora import PATH_TARGETS, target_module_names
+
+__all__ = ["find_motiondirector_files", "read_motiondirector_list", "motiondirector_to_state_dict",
+           "convert_motiondirector", "base_unet_skeleton"]
+
+
+def _lora_file(folder: Path) -> Path | None:
+    files = sorted(f for f in folder.iterdir() if f.is_file() and "unet" in f.name and f.suffix == ".pt")
+    return files[0] if files else None
+
+
+def find_motiondirector_files(path: str | Path) -> dict[str, Path]:
+    """``{"spatial"|"temporal": file}`` under a checkpoint-N folder, a ``spatial``/``temporal`` folder, a ``lora``
+    folder or a single ``N_unet.pt`` file. ``FileNotFoundError``/``ValueError`` say what was expected."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"MotionDirector checkpoint {str(p)!r} does not exist")
+    found: dict[str, Path] = {}
+    if p.is_file():
+        kind = next((k for k in PATH_TARGETS if k in p.parts), None)
+        found[kind or "auto"] = p
+        return found
+    for kind in PATH_TARGETS:
+        for folder in (p / kind / "lora", p / "lora" if p.name == kind else None, p if p.parent.name == kind else None):
+            if folder is not None and folder.is_dir():
+                f = _lora_file(folder)
+                if f is not None:
+                    found[kind] = f
+                    break
+    if not found:
+        ckpts = sorted(x.name for x in p.glob("checkpoint-*"))
+        hint = f"; this folder has {', '.join(ckpts)}: pass one of them" if ckpts else ""
+        raise ValueError(f"no MotionDirector LoRA file (<step>_unet.pt under spatial/lora or temporal/lora) found "
+                         f"in {str(p)!r}{hint}")
+    return found
+
+
+def read_motiondirector_list(file: str | Path) -> list[torch.Tensor]:
+    """Load the pickled ``[up, down, up, down, ...]`` list safely (``weights_only=True``)."""
+    try:
+        data = torch.load(str(file), map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - unpickling errors come in many types
+        raise ValueError(f"cannot read {str(file)!r} as a MotionDirector LoRA list (torch.load weights_only): "
+                         f"{e}") from None
+    if not isinstance(data, (list, tuple)) or not all(isinstance(t, torch.Tensor) for t in data):
+        raise ValueError(f"{str(file)!r} does not hold a list of tensors (got {type(data).__name__}); it is not a "
+                         f"MotionDirector LoRA file")
+    return [t.detach() for t in data]
+
+
+def base_unet_skeleton(base_model: str | None = "zeroscope"):
+    """The base UNet3D built from its config on the meta device (no weights are loaded or needed).
+
+    Uses ``<model>/unet/config.json`` when the model is available locally; for ZeroScope/ModelScope (identical
+    architectures) it falls back to diffusers' default UNet3DConditionModel config, which is theirs."""
+    from accelerate import init_empty_weights
+    from diffusers import UNet3DConditionModel
+
+    from motion4d.hub import ModelNotFoundError, model_info, resolve_pretrained
+
+    config = None
+    try:
+        folder = resolve_pretrained(base_model or "zeroscope", purpose="MotionDirector import")
+        cfg_file = folder / "unet" / "config.json"
+        if not cfg_file.is_file():
+            raise ValueError(f"{str(folder)!r} has no unet/config.json")
+        config = json.loads(cfg_file.read_text())
+    except ModelNotFoundError:
+        info = model_info(base_model or "zeroscope")
+        if info is None or info.key not in ("zeroscope", "modelscope"):
+            raise
+    with init_empty_weights():
+        return UNet3DConditionModel.from_config(config) if config else UNet3DConditionModel()
+
+
+def motiondirector_to_state_dict(tensors: list[torch.Tensor], unet, path: str | None = None,
+                                 source: str = "") -> tuple[str, int, dict[str, torch.Tensor]]:
+    """Map a MotionDirector list onto peft keys of ``unet``'s ``path`` layers; ``path=None`` infers it from the
+    count. Returns (path, rank, state dict). ``ValueError`` on any count or shape mismatch."""
+    where = source or "MotionDirector LoRA"
+    if len(tensors) % 2:
+        raise ValueError(f"{where}: {len(tensors)} tensors, expected (up, down) pairs (an even count)")
+    candidates = [path] if path else list(PATH_TARGETS)
+    layers = {k: target_module_names(unet, k) for k in candidates}
+    matches = [k for k in candidates if len(layers[k]) * 2 == len(tensors)]
+    if not matches:
+        expected = ", ".join(f"{2 * len(layers[k])} for {k}" for k in candidates)
+        hint = ""
+        if path == "spatial" and len(layers[path]) and len(tensors) % (2 * len(layers[path])) == 0:
+            hint = (f" It looks like a multi-video spatial file with {len(tensors) // (2 * len(layers[path]))} "
+                    f"interleaved per-video LoRAs, which MotionDirector does not use for inference.")
+        raise ValueError(f"{where} holds {len(tensors)} tensors but the base model needs {expected} "
+                         f"(2 per adapted layer); it was made for another base model or path.{hint}")
+    kind = matches[0]
+    modules = dict(unet.named_modules())
+    state, rank = {}, None
+    for i, name in enumerate(layers[kind]):
+        up, down = tensors[2 * i], tensors[2 * i + 1]
+        base = modules[name]
+        base = getattr(base, "base_layer", base)
+        r = down.shape[0] if down.ndim == 2 else -1
+        if up.ndim != 2 or down.ndim != 2 or up.shape != (base.out_features, r) or down.shape != (r, base.in_features):
+            raise ValueError(f"{where}: pair {i} ({name}) has up {tuple(up.shape)}, down {tuple(down.shape)}, but the "
+                             f"base layer is {base.in_features} -> {base.out_features} (expected up "
+                             f"[{base.out_features}, r], down [r, {base.in_features}])")
+        if rank is None:
+            rank = r
+        elif r != rank:
+            raise ValueError(f"{where}: pair {i} ({name}) has rank {r}, earlier pairs rank {rank}")
+        state[f"{name}.lora_A.weight"] = down.float().contiguous()
+        state[f"{name}.lora_B.weight"] = up.float().contiguous()
+    return kind, int(rank), state
+
+
+def _convert_cached_latents(ckpt_file: Path, out: Path) -> Path | None:
+    """Find MotionDirector's ``cached_latents`` for this checkpoint and convert its first clip (or return None)."""
+    from safetensors.torch import save_file
+
+    for parent in list(ckpt_file.parents)[:6]:
+        folder = parent / "cached_latents"
+        if folder.is_dir():
+            files = sorted(folder.glob("cached_*.pt"))
+            if not files:
+                return None
+            try:
+                batch = torch.load(str(files[0]), map_location="cpu", weights_only=True)
+            except Exception:  # noqa: BLE001 - an unreadable cache is not fatal for the LoRA import
+                return None
+            if not isinstance(batch, dict) or not isinstance(batch.get("latents"), torch.Tensor):
+                return None
+            latents = batch["latents"]
+            latents = latents[0] if latents.ndim == 5 else latents
+            tensors = {"latents": latents.float().contiguous()}
+            inv = batch.get("inversion_noise")
+            if isinstance(inv, torch.Tensor):
+                tensors["inversion_noise"] = (inv[0] if inv.ndim == 5 else inv).float().contiguous()
+            prompt = batch.get("text_prompt")
+            caption = prompt[0] if isinstance(prompt, (list, tuple)) and prompt else str(prompt or "")
+            target = out / "reference.safetensors"
+            with atomic_path(target) as tmp:
+                save_file(tensors, str(tmp), metadata={"source": str(files[0]), "caption": caption, "kind": "video"})
+            return target
+    return None
+
+
+def convert_motiondirector(path: str | Path, out_dir: str | Path, *, base_model: str = "zeroscope",
+                           unet=None) -> dict[str, Path]:
+    """Convert the MotionDirector LoRA file(s) under ``path`` into ``out_dir/{spatial,temporal}.safetensors``
+    (and ``reference.safetensors`` from ``cached_latents`` when present). ``unet`` may pass the base UNet
+    (else it is built from ``base_model``'s config). Returns ``{name: written path}``."""
+    files = find_motiondirector_files(path)
+    if unet is None:
+        unet = base_unet_skeleton(base_model)
+    from motion4d.video.backbone import canonical_model_id, unet_fingerprint
+
+    base_id = canonical_model_id(base_model)
+    out = Path(out_dir)
+    written: dict[str, Path] = {}
+    for kind, file in files.items():
+        tensors = read_motiondirector_list(file)
+        real_kind, rank, state = motiondirector_to_state_dict(tensors, unet, None if kind == "auto" else kind,
+                                                              source=str(file))
+        if real_kind in written:
+            raise ValueError(f"two {real_kind} LoRA files found under {str(path)!r}")
+        ckpt = LoRACheckpoint(tensors=state, path=real_kind, rank=rank, alpha=float(rank), base_model=base_id,
+                              base_model_fingerprint=unet_fingerprint(unet), base_model_probe=None,
+                              adapter_name=real_kind, source=f"MotionDirector {file}")
+        written[real_kind] = save_lora(ckpt, out / f"{real_kind}.safetensors")
+    ref = _convert_cached_latents(next(iter(files.values())), out)
+    if ref is not None:
+        written["reference"] = ref
+    return written

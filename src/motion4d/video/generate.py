@@ -1,0 +1,136 @@
+"""``generate-video``: base model + optional motion (temporal) and appearance (spatial) LoRAs + optional noise
+prior -> ``OUT/video.mp4``, ``OUT/video.gif``, ``OUT/frames/000.png ...`` and ``OUT/settings.json``."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from motion4d import __version__
+
+__all__ = ["GenerateResult", "generate_video", "resolve_lora_file", "reference_latents"]
+
+
+@dataclass
+class GenerateResult:
+    """Written files (``mp4``, ``gif``, ``frames``, ``settings``), the seed used and the frames [F, H, W, 3]."""
+
+    paths: dict[str, Path]
+    seed: int
+    frames: torch.Tensor
+    settings: dict
+
+
+def resolve_lora_file(path: str | Path, kind: str) -> Path:
+    """A LoRA file from a file or a train-motion run folder (``RUN/<kind>.safetensors``)."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        candidate = p / f"{kind}.safetensors"
+        if not candidate.is_file():
+            raise FileNotFoundError(f"{str(p)!r} is a folder without {kind}.safetensors; pass the LoRA file itself")
+        return candidate
+    if not p.is_file():
+        raise FileNotFoundError(f"{'motion' if kind == 'temporal' else 'appearance'} LoRA {str(p)!r} does not exist")
+    return p
+
+
+def reference_latents(backbone, source: str | Path, *, num_frames: int, width: int, height: int,
+                      fps: float = 8.0) -> torch.Tensor:
+    """Latents [1, C, F, h, w] of a noise-prior reference: a video file (its first ``num_frames`` frames at
+    ``fps``) or a latent-cache file (``RUN/cache/clip-K.safetensors``, or a converted ``reference.safetensors``)."""
+    from motion4d.video.data import VIDEO_EXTS, load_cached_clip, read_video, resize_frames
+
+    src = Path(source).expanduser()
+    if not src.is_file():
+        raise FileNotFoundError(f"noise-prior video {str(src)!r} does not exist")
+    if src.suffix == ".safetensors":
+        return load_cached_clip(src).latents[None]
+    if src.suffix.lower() not in VIDEO_EXTS:
+        raise ValueError(f"noise-prior video {str(src)!r} must be a video ({' '.join(VIDEO_EXTS)}) or a latent-cache "
+                         f".safetensors file")
+    frames, native_fps = read_video(src)
+    stride = max(1, round(native_fps / fps))
+    idx = list(range(0, len(frames), stride))[:num_frames]
+    if len(idx) < num_frames:
+        raise ValueError(f"noise-prior video {str(src)!r} has {len(idx)} frames at {fps:g} fps, fewer than "
+                         f"--frames {num_frames}")
+    return backbone.encode_frames(resize_frames(frames[idx], width, height), sample=False).float()
+
+
+def generate_video(prompt: str, out_dir: str | Path, *, model: str = "zeroscope", motion: str | Path | None = None,
+                   appearance: str | Path | None = None, motion_scale: float = 1.0, appearance_scale: float = 1.0,
+                   noise_prior: float = 0.0, noise_prior_video: str | Path | None = None, seed: int | None = None,
+                   num_frames: int = 16, width: int = 384, height: int = 384, steps: int = 30,
+                   guidance: float = 12.0, negative_prompt: str = "", fps: float = 8.0, device: str = "auto",
+                   precision: str = "auto", allow_base_mismatch: bool = False, backbone=None,
+                   show_progress: bool = True) -> GenerateResult:
+    """Generate one clip and write it to ``out_dir`` (see module docstring). Every input is checked before the
+    model loads. ``seed=None`` picks a seed and records it in settings.json (rerun with it to get the same video).
+    ``backbone`` may pass a loaded :class:`~motion4d.video.backbone.VideoBackbone` without adapters."""
+    from motion4d.video.checkpoint import load_lora, read_lora
+    from motion4d.video.inversion import ddim_invert, mix_noise_prior
+    from motion4d.video.lora import get_lora
+    from motion4d.video.outputs import write_clip
+    from motion4d.video.sampling import initial_noise, sample_video
+
+    if not prompt or not prompt.strip():
+        raise ValueError("the prompt is empty")
+    if not 0.0 <= noise_prior <= 1.0:
+        raise ValueError(f"--noise-prior {noise_prior} must be in [0, 1]")
+    if noise_prior > 0 and noise_prior_video is None:
+        raise ValueError("--noise-prior > 0 needs --noise-prior-video (a reference video or a cached clip from a "
+                         "train-motion run: RUN/cache/clip-0000.safetensors)")
+    if noise_prior_video is not None and not Path(noise_prior_video).expanduser().is_file():
+        raise FileNotFoundError(f"noise-prior video {str(noise_prior_video)!r} does not exist")
+    for v, name in ((num_frames, "frames"), (steps, "steps")):
+        if v < 1:
+            raise ValueError(f"--{name} must be >= 1, got {v}")
+    loras = {}
+    for arg, kind, flag in ((motion, "temporal", "--motion"), (appearance, "spatial", "--appearance")):
+        if arg is not None:
+            file = resolve_lora_file(arg, kind)
+            ck = read_lora(file)
+            if ck.path != kind:
+                other = "--appearance" if ck.path == "spatial" else "--motion"
+                raise ValueError(f"{flag} {str(file)!r} is a {ck.path} LoRA; pass it with {other}")
+            loras[kind] = file
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**31)
+
+    if backbone is None:
+        from motion4d.video.backbone import VideoBackbone
+
+        backbone = VideoBackbone.from_pretrained(model, device=device, precision=precision)
+    backbone.check_size(width, height)
+    lora = get_lora(backbone.unet)
+    adapters = {}
+    for kind, file in loras.items():
+        scale = motion_scale if kind == "temporal" else appearance_scale
+        name = "motion" if kind == "temporal" else "appearance"
+        load_lora(backbone.unet, file, model_id=backbone.model_id, name=name, scale=scale,
+                  allow_base_mismatch=allow_base_mismatch)
+        adapters[name] = {"file": str(file), "scale": scale}
+    f = backbone.vae_scale_factor
+    shape = (1, backbone.latent_channels, num_frames, height // f, width // f)
+    latents = initial_noise(shape, seed, backbone.device, backbone.dtype)
+    if noise_prior > 0:
+        ref = reference_latents(backbone, noise_prior_video, num_frames=num_frames, width=width, height=height,
+                                fps=fps).to(backbone.device, backbone.dtype)
+        z_inv = ddim_invert(backbone.unet, backbone.scheduler_config, ref, backbone.encode_prompt(""), steps=steps,
+                            show_progress=show_progress)
+        latents = mix_noise_prior(z_inv, latents, noise_prior)
+    result = sample_video(backbone, prompt, negative_prompt=negative_prompt, num_frames=num_frames, width=width,
+                          height=height, steps=steps, guidance=guidance, latents=latents, show_progress=show_progress)
+    settings = {
+        "prompt": prompt, "negative_prompt": negative_prompt, "model": backbone.model_id, "seed": seed,
+        "frames": num_frames, "width": width, "height": height, "steps": steps, "guidance": guidance, "fps": fps,
+        "noise_prior": noise_prior, "noise_prior_video": str(noise_prior_video) if noise_prior_video else None,
+        "adapters": adapters, "dtype": str(backbone.dtype).replace("torch.", ""), "device": str(backbone.device),
+        "motion4d_version": __version__,
+    }
+    for name in adapters:  # leave the UNet as it was for later calls
+        lora.remove(name)
+    paths = write_clip(result.frames[0], out_dir, fps=fps, settings=settings)
+    return GenerateResult(paths=paths, seed=seed, frames=result.frames[0], settings=settings)
