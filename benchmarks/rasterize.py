@@ -11,10 +11,14 @@ Times are the minimum over repeats (the machine may be shared).
     python benchmarks/rasterize.py --json out.json
     python benchmarks/rasterize.py --threads 1     # process CPU time on one thread (shared machines)
 
+On a shared, oversubscribed machine also set ``OMP_WAIT_POLICY=PASSIVE``: torch's spinning OpenMP
+threads otherwise make 2-thread wall-clock times several times worse than 1-thread times.
+
 ``dense_ms`` is the dense pure-torch oracle (tests/_render_oracle.py) on the same scene, only where
 it fits (<= 5000 Gaussians at <= 128 px: it needs O(H*W*N) memory, ~5 GB at 5000 x 128^2).
 ``grad_rel_err`` is max over parameters of ||g_cpu - g_dense|| / ||g_dense||. On a CUDA machine with
-gsplat installed, ``gsplat_ms`` is added.
+gsplat installed, ``gsplat_ms`` and ``gsplat_rgb_max_diff`` (max |rgb_cpu - rgb_gsplat| on the same
+scene: backend parity) are added.
 """
 from __future__ import annotations
 
@@ -104,6 +108,10 @@ def run_case(n, res, repeats, dense_repeats, with_dense, with_gsplat):
         step(gs, p_cuda, cams_cuda, target_cuda)
         row["gsplat_ms"] = round(timed(lambda: step(gs, p_cuda, cams_cuda, target_cuda), repeats,
                                        torch.cuda.synchronize)[0], 3)
+        with torch.no_grad():  # backend parity on the same scene: max |rgb_cpu - rgb_gsplat|
+            rgb_cpu = cpu(gaussians(params), cams).rgb
+            rgb_gs = gs(gaussians(p_cuda), cams_cuda).rgb.cpu()
+        row["gsplat_rgb_max_diff"] = float((rgb_cpu - rgb_gs).abs().max())
     return row
 
 
@@ -142,7 +150,7 @@ def main(argv=None):
     rows = []
     header = f"{'gaussians':>9} {'res':>5} {'cpu_ms':>9} {'dense_ms':>10} {'speedup':>8} {'grad_rel_err':>12}"
     if with_gsplat:
-        header += f" {'gsplat_ms':>10}"
+        header += f" {'gsplat_ms':>10} {'gs_rgb_diff':>11}"
     print(header)
     for n, res in cases:
         with_dense = not args.no_dense and n <= DENSE_MAX[0] and res <= DENSE_MAX[1]
@@ -152,7 +160,7 @@ def main(argv=None):
         line = (f"{n:>9} {res:>5} {row['cpu_ms']:>9.1f} {fmt(row['dense_ms'], '.0f', 10)} "
                 f"{fmt(row['speedup'], '.0f', 8)} {fmt(row['grad_rel_err'], '.2e', 12)}")
         if with_gsplat:
-            line += f" {row['gsplat_ms']:>10.2f}"
+            line += f" {row['gsplat_ms']:>10.2f} {row['gsplat_rgb_max_diff']:>11.2e}"
         print(line, flush=True)
     if args.json:
         from motion4d.utils.io import write_json
