@@ -70,20 +70,3 @@ def test_unknown_preset_lists_available():
     with pytest.raises(ConfigError, match="unknown nothing preset 'x'"):
         load_config(Outer, preset=("nothing", "x"))
 
-
-def test_atomic_outputs_get_normal_permissions(tmp_path):
-    import os
-    import stat
-
-    from motion4d.utils.io import atomic_dir, write_json
-
-    mask = os.umask(0o022)
-    try:
-        f = write_json(tmp_path / "a.json", {"x": 1})
-        with atomic_dir(tmp_path / "d") as d:
-            (d / "x.txt").write_text("x")
-    finally:
-        os.umask(mask)
-    assert stat.S_IMODE(f.stat().st_mode) == 0o644
-    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
-    assert not list(tmp_path.glob(".*partial*"))
