@@ -69,3 +69,4 @@ def test_yaml_round_trip(tmp_path):
 def test_unknown_preset_lists_available():
     with pytest.raises(ConfigError, match="unknown nothing preset 'x'"):
         load_config(Outer, preset=("nothing", "x"))
+

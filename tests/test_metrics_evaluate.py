@@ -58,3 +58,15 @@ def test_eval_cli(moving, tmp_path, capsys):
     assert set(report["skipped"]) | {k for k, v in report["optional"].items() if v is not None} == {"clip", "lpips"}
     text = capsys.readouterr().out
     assert "PSNR" in text and str(out) in text
+
+
+def test_load_scene4d_dispatches_lift_results(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    (tmp_path / "result.json").write_text("{}")
+    calls = []
+    stub = types.ModuleType("motion4d.lift")
+    stub.load_result = lambda path: calls.append(path) or "lift-result"
+    monkeypatch.setitem(sys.modules, "motion4d.lift", stub)
+    assert load_scene4d(tmp_path) == "lift-result" and calls == [tmp_path]

@@ -112,10 +112,15 @@ def test_cli_make_sample_preview(tmp_path, capsys):
     assert main(["world", "sample", "2", "--out", str(suite), "--seed-start", "7", "--no-ply", *small]) == 0
     assert "kept" in capsys.readouterr().out  # resumes: complete scenes are not rendered again
     assert (suite / "seed00007" / "scene.json").stat().st_mtime_ns == stamp
+    assert main(["world", "sample", "2", "--out", str(suite), "--seed-start", "7", *small]) == 0
+    assert (suite / "seed00007" / "gaussians" / "001.ply").is_file()  # other options: written again
     assert main(["world", "preview", str(suite), "--out", str(tmp_path / "sheet.png"), "--frames", "2",
                  "--tile", "32"]) == 0
     sheet = Image.open(tmp_path / "sheet.png")
     assert sheet.size[0] == 2 * (2 * 32 + 6) + 6  # two tiles of two frames side by side
+    assert main(["world", "preview", str(suite / "seed00008"), "--out", str(tmp_path / "one.png"), "--frames", "2",
+                 "--tile", "32"]) == 0
+    assert Image.open(tmp_path / "one.png").size[0] == 2 * 32 + 2 * 6  # a single scene: one tile
     assert Image.open(suite / "sheet.png").size[0] == 2 * (4 * 96 + 6) + 6  # --sheet uses the defaults
 
 

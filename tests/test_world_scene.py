@@ -135,6 +135,10 @@ def test_forced_kinds_and_bad_input():
         make_scene(1, num_objects=4)
     with pytest.raises(ValueError, match="outside"):
         make_scene(1).gaussians_at(1.5)
+    with pytest.raises(ValueError, match="elevations"):
+        make_scene(1, elevations=[95.0])
+    with pytest.raises(ValueError, match="radius"):
+        make_scene(1, radius=0.5)
     spec = make_scene(1).to_dict()
     spec["objects"][0]["motions"][0]["kind"] = "moonwalk"
     with pytest.raises(ValueError, match="moonwalk"):

@@ -17,6 +17,9 @@ def register(subparsers) -> None:
     p.add_argument("--frames", nargs="+", type=int, default=None, metavar="F", help="frame indices (default: all)")
     p.add_argument("--device", default="auto", help="render device: auto, cpu, cuda (default auto)")
     p.add_argument("--no-optional", action="store_true", help="skip the optional CLIP/LPIPS metrics")
+    p.add_argument("--clip-model", default=None, metavar="ID_OR_DIR",
+                   help="CLIP for the optional caption similarity (default openai/clip-vit-base-patch32, "
+                        "used only if already downloaded)")
     p.set_defaults(func=_eval)
 
 
@@ -27,7 +30,7 @@ def _eval(args) -> int:
     start = time.perf_counter()
     result = load_scene4d(args.result)
     report = evaluate(result, args.gt, views=args.views, frames=args.frames, device=args.device,
-                      optional=not args.no_optional, show_progress=True)
+                      optional=not args.no_optional, clip_model=args.clip_model, show_progress=True)
     report["result"], report["gt"] = str(args.result), str(args.gt)
     out = write_json(args.json, report)
     chamfer = "n/a" if report["chamfer"] is None else f"{report['chamfer']:.4f}"

@@ -21,8 +21,9 @@ import torch
 
 from motion4d.hub import MODELS, ModelInfo, ModelNotFoundError, register_model, resolve_pretrained
 
-__all__ = ["GUIDANCE_MODELS", "register_guidance_models", "resolve_model", "load_component", "load_scheduler", "load_tokenizer",
-           "load_text_encoder", "load_transformers", "weights_variant", "check_layout", "read_model_index"]
+__all__ = ["GUIDANCE_MODELS", "register_guidance_models", "resolve_model", "load_component", "load_scheduler",
+           "load_tokenizer", "load_text_encoder", "load_transformers", "weights_variant", "check_layout",
+           "read_model_index"]
 
 NC = "CC-BY-NC-4.0"
 GUIDANCE_MODELS: dict[str, ModelInfo] = {}

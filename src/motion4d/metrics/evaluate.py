@@ -13,10 +13,11 @@ RGBA images composited on the same background. The returned dict (also the ``mot
 
 Averages are means over images (or over views / frames for the breakdowns). PSNR is capped at
 ``psnr_cap`` = 100 dB per image before averaging, because identical images give ``inf`` and JSON
-cannot hold it; a ground-truth scene scored against itself reaches ~50-60 dB (8-bit rounding).
+cannot hold it; a ground-truth scene scored against itself reaches ~65 dB (8-bit PNG rounding only).
 ``flicker`` is :func:`motion4d.metrics.flicker` of each view's rendered clip against its ground-truth
 clip, averaged over views. ``chamfer`` compares Gaussian centres (opacity >= 0.1) with the ground truth's
-per-frame PLYs, averaged over frames (null when the scene folder has no ``gaussians/``).
+per-frame PLYs (at most 2048 evenly strided points of each), averaged over frames (null when the scene
+folder has no ``gaussians/``).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from motion4d.metrics.temporal import flicker
 __all__ = ["PSNR_CAP", "evaluate", "load_scene4d"]
 
 PSNR_CAP = 100.0
-_CHAMFER_POINTS = 4096
+_CHAMFER_POINTS = 2048  # evenly strided subset of each set (exact when smaller)
 
 
 def load_scene4d(path: str | Path):
@@ -76,7 +77,8 @@ def _subsample(points: torch.Tensor, n: int) -> torch.Tensor:
 
 def evaluate(result, gt_scene_dir: str | Path, views: Sequence[str] | None = None,
              frames: Sequence[int] | None = None, background: Sequence[float] | None = None,
-             device: str = "auto", optional: bool = True, show_progress: bool = False) -> dict:
+             device: str = "auto", optional: bool = True, clip_model: str | None = None,
+             show_progress: bool = False) -> dict:
     """Score ``result`` (any ``Scene4D``) against the world scene folder ``gt_scene_dir``.
 
     Args:
@@ -85,6 +87,8 @@ def evaluate(result, gt_scene_dir: str | Path, views: Sequence[str] | None = Non
         frames: frame indices (default: all).
         background: colour to composite on (default: the scene's).
         optional: also compute CLIP / LPIPS when their weights are local (else listed in ``skipped``).
+        clip_model: CLIP registry key, hub id or local folder (default ``openai/clip-vit-base-patch32``);
+            the CLIP score compares every rendered image with the scene's caption.
     Returns:
         the dict described in the module docstring.
     """
@@ -158,17 +162,19 @@ def evaluate(result, gt_scene_dir: str | Path, views: Sequence[str] | None = Non
               "psnr_cap": PSNR_CAP, "num_views": len(views), "num_frames": len(frames), "views": list(views),
               "frames": frames, "per_view": per_view, "per_frame": per_frame,
               "optional": {"clip": None, "lpips": None}, "skipped": {}}
-    _optional_metrics(report, pred, gt, spec, optional)
+    _optional_metrics(report, pred, gt, spec, optional, clip_model)
     return report
 
 
-def _optional_metrics(report: dict, pred: torch.Tensor, gt: torch.Tensor, spec: dict, enabled: bool) -> None:
-    from motion4d.metrics.optional import available, clip_similarity, lpips_distance
+def _optional_metrics(report: dict, pred: torch.Tensor, gt: torch.Tensor, spec: dict, enabled: bool,
+                      clip_model: str | None) -> None:
+    from motion4d.metrics.optional import CLIP_MODEL, available, clip_similarity, lpips_distance
 
     if not enabled:
         report["skipped"] = {"clip": "optional metrics disabled", "lpips": "optional metrics disabled"}
         return
-    reasons = available()
+    clip_model = clip_model or CLIP_MODEL.key
+    reasons = available(clip_model)
     flat_pred, flat_gt = pred.reshape(-1, *pred.shape[-3:]), gt.reshape(-1, *gt.shape[-3:])
     for key, reason in reasons.items():
         if reason is not None:
@@ -176,7 +182,7 @@ def _optional_metrics(report: dict, pred: torch.Tensor, gt: torch.Tensor, spec: 
             continue
         try:
             if key == "clip":
-                report["optional"]["clip"] = float(clip_similarity(flat_pred, spec["caption"]).mean())
+                report["optional"]["clip"] = float(clip_similarity(flat_pred, spec["caption"], clip_model).mean())
             else:
                 report["optional"]["lpips"] = float(lpips_distance(flat_pred, flat_gt).mean())
         except Exception as e:  # noqa: BLE001 - an optional metric never breaks an evaluation

@@ -60,11 +60,13 @@ def clip_similarity(images: torch.Tensor, text: str, model: str = CLIP_MODEL.key
     net = CLIPModel.from_pretrained(path).eval()
     proc = CLIPProcessor.from_pretrained(path)
     pixels = (torch.as_tensor(images).clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-    inputs = proc(text=[text], images=list(pixels), return_tensors="pt", padding=True)
+    inputs = proc(text=[text], images=list(pixels), return_tensors="pt", padding=True, truncation=True,
+                  max_length=77)  # CLIP sees at most 77 tokens
     with torch.no_grad():
-        img = torch.nn.functional.normalize(net.get_image_features(pixel_values=inputs["pixel_values"]), dim=-1)
-        txt = torch.nn.functional.normalize(net.get_text_features(input_ids=inputs["input_ids"],
-                                                                  attention_mask=inputs["attention_mask"]), dim=-1)
+        out = net(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                  pixel_values=inputs["pixel_values"])
+    img = torch.nn.functional.normalize(out.image_embeds.float(), dim=-1)
+    txt = torch.nn.functional.normalize(out.text_embeds.float(), dim=-1)
     return 100 * (img @ txt.T)[:, 0]
 
 

@@ -8,7 +8,8 @@ bounce     ``height``, ``bounces``: ``y = height * |sin(pi * bounces * t)|`` (la
 jump       ``height``, ``takeoff``, ``duration``, ``direction [3]``, ``distance``, ``squash``: crouches
            (squash and stretch), leaps along a parabola while travelling ``distance``, lands, recovers.
 spin       ``axis [3]``, ``turns``: rotates about its centre by ``360 * turns * t`` (negative = clockwise).
-orbit      ``radius``, ``turns``, ``phase``: circles its position on a horizontal circle, facing along.
+orbit      ``radius``, ``turns``, ``phase``: travels ``turns`` times round a horizontal circle of ``radius``
+           (centre ``position - radius * (sin phase, 0, cos phase)``), turning to face along it.
 pulse      ``amplitude``, ``cycles``: uniform scale ``1 + amplitude * sin(2 pi cycles t)`` about its centre.
 wobble     ``axis [3]``, ``angle``, ``cycles``: non-rigid bend; each point rotates about the object's
            base by ``angle * sin(2 pi cycles t) * h`` with ``h`` its normalised height (0 base, 1 top).

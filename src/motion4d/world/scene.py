@@ -316,6 +316,12 @@ def make_scene(seed: int, *, num_objects: int | None = None, objects: str | Sequ
         raise ValueError(f"size must be >= 8 pixels, got {size}")
     if num_points < 50:
         raise ValueError(f"num_points must be >= 50, got {num_points}")
+    if not elevations or not azimuths or any(not -89.0 <= float(e) <= 89.0 for e in elevations):
+        raise ValueError(f"elevations must be a non-empty list of degrees in [-89, 89] and azimuths non-empty, "
+                         f"got {list(elevations)} and {list(azimuths)}")
+    if radius <= BOUND + 0.1 or not 1.0 <= fovy <= 170.0:
+        raise ValueError(f"camera radius must be > {BOUND + 0.1} (the scene fills a ball of radius {BOUND}) and "
+                         f"fovy in [1, 170] degrees, got radius={radius}, fovy={fovy}")
     bg = [float(v) for v in background]
     if len(bg) != 3 or not all(0.0 <= v <= 1.0 for v in bg):
         raise ValueError(f"background must be 3 numbers in [0, 1], got {list(background)}")

@@ -78,6 +78,23 @@ def make_suite(name: str) -> list[SceneSpec]:
     return list(SUITES[name])
 
 
+def _complete(path: Path, scene, views: bool = True, gaussians: bool = True, video: bool = True,
+              **_) -> bool:
+    """True when ``path`` already holds ``scene`` written with the same options (so it can be kept)."""
+    from motion4d.world.dataset import scene_cameras
+
+    try:
+        if json.loads((path / "scene.json").read_text()) != scene.to_dict():
+            return False
+        names = [c["name"] for c in json.loads((path / "cameras.json").read_text())["cameras"]]
+    except (OSError, ValueError, KeyError):
+        return False
+    expected = scene_cameras(scene).names if views else ["ref"]
+    last = f"{scene.num_frames - 1:03d}"
+    return (names == expected and (path / "reference" / f"{last}.png").is_file()
+            and (path / "gaussians").is_dir() == gaussians and (path / "reference.mp4").is_file() == video)
+
+
 def write_suite(specs: Sequence[SceneSpec], out_dir: str | Path, *, suite_name: str = "custom",
                 overwrite: bool = False, on_scene=None, **kwargs) -> Path:
     """Make and render every spec into ``out_dir/<spec.name>``; write ``out_dir/suite.json``.
@@ -98,9 +115,7 @@ def write_suite(specs: Sequence[SceneSpec], out_dir: str | Path, *, suite_name: 
     for spec in specs:
         scene = spec.make(**kwargs)
         path = out_dir / spec.name
-        existing = path / "scene.json"
-        skipped = (not overwrite and existing.is_file() and json.loads(existing.read_text()) == scene.to_dict()
-                   and (path / "reference").is_dir())
+        skipped = not overwrite and _complete(path, scene, **write_keys)
         if not skipped:
             write_scene(scene, path, **write_keys)
         if on_scene is not None:
