@@ -24,18 +24,33 @@ class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
+class IntermixedParser(argparse.ArgumentParser):
+    """Lets ``key=value`` overrides follow options (``INPUT --out DIR a=1 b=2``).
+
+    Plain argparse assigns every positional in the first run of positionals and rejects later ones;
+    intermixed parsing does not. Parsers with their own sub-commands keep plain parsing (argparse
+    cannot intermix those).
+    """
+
+    _busy = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        has_subcommands = any(isinstance(a, argparse._SubParsersAction) for a in self._actions)
+        if self._busy or has_subcommands:
+            return super().parse_known_args(args, namespace)
+        self._busy = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._busy = False
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motion4d", description="Text-to-4D with customized motion and appearance.")
     parser.add_argument("--version", action="version", version=f"motion4d {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=IntermixedParser)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:  # TODO(lead): remove once every command module has landed
-            if e.name == name:
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -7,22 +7,6 @@ from pathlib import Path
 __all__ = ["register"]
 
 
-class _IntermixedParser(argparse.ArgumentParser):
-    """Lets ``key=value`` overrides follow options (``INPUT --out DIR a=1 b=2``): plain argparse
-    assigns every positional in the first run of positionals and rejects later ones."""
-
-    _busy = False
-
-    def parse_known_args(self, args=None, namespace=None):
-        if self._busy:
-            return super().parse_known_args(args, namespace)
-        self._busy = True
-        try:
-            return self.parse_known_intermixed_args(args, namespace)
-        finally:
-            self._busy = False
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("video-to-4d", help="lift a clip (video, frames, multi-view capture) to 4D Gaussians",
                        description="Lift a clip to a 4D Gaussian scene (canonical Gaussians + HexPlane deformation "
@@ -37,7 +21,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. dynamic.iters=200")
     p.set_defaults(func=_video_to_4d)
-    p.__class__ = _IntermixedParser
 
     r = sub.add_parser("render", help="render a lift result at any time and view",
                        description="Render a lift result folder at normalised time T from an orbit camera.")
@@ -61,7 +44,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "when the machine is already busy (load average >= cores), where extra threads only spin")
     d.add_argument("overrides", nargs="*", metavar="key=value", help="lift config overrides")
     d.set_defaults(func=_demo)
-    d.__class__ = _IntermixedParser
 
 
 def _video_to_4d(args) -> int:
