@@ -68,6 +68,11 @@ def compare(sample: np.ndarray, ref: dict) -> dict:
     return {"shift_err": shift_err, "energy_corr": corr, "mean_shift": d["shifts"].mean(0).tolist()}
 
 
+def _latent_frames(latents: torch.Tensor) -> np.ndarray:
+    """Latents [C, F, h, w] -> pseudo-frames [F, h, w, C] (motion measures only use their channel mean)."""
+    return latents.float().permute(1, 2, 3, 0).cpu().numpy()
+
+
 def reference_clip(kind: str, num_frames: int, size: int) -> tuple[np.ndarray, str]:
     if kind == "world":
         from motion4d.render import render
@@ -100,12 +105,61 @@ def _render_world(scene, num_frames: int, size: int) -> np.ndarray:
     return rgb * a + (1 - a) * 1.0
 
 
+def random_square_clips(n: int, num_frames: int, size: int, seed: int) -> torch.Tensor:
+    """``n`` clips [n, F, H, W, 3] of one square (random colour, size, start) moving with a random integer
+    velocity in [-2, 2]^2 (static included) on a random dark background: the base model's 'pretraining' world."""
+    from _video_tiny import moving_square_clip
+
+    g = np.random.default_rng(seed)
+    clips = []
+    for _ in range(n):
+        sq = int(g.integers(size // 4, size // 2))
+        clips.append(moving_square_clip(
+            num_frames, size=size, square=sq, dx=int(g.integers(-2, 3)), dy=int(g.integers(-2, 3)),
+            background=tuple(g.uniform(0.0, 0.4, 3)), colour=tuple(g.uniform(0.5, 1.0, 3)),
+            start=(int(g.integers(0, size - sq)), int(g.integers(0, size - sq)))))
+    return torch.stack(clips)
+
+
+def pretrain_base(bb, steps: int, num_frames: int, size: int, batch: int = 4, lr: float = 2e-3) -> list[float]:
+    """Train the tiny UNet's own weights as a denoiser of random moving squares (epsilon prediction), so that
+    its samples are squares moving in random directions before any LoRA is trained. Returns the losses."""
+    from diffusers import DDIMScheduler
+
+    clips = random_square_clips(64, num_frames, size, seed=123)
+    lat = torch.cat([bb.encode_frames(c, sample=False) for c in clips])            # [64, C, F, h, w]
+    text = bb.encode_prompt("lower")
+    alphas = DDIMScheduler.from_config(bb.scheduler_config).alphas_cumprod
+    unet = bb.unet
+    unet.requires_grad_(True).train()
+    opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.0)
+    g = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(steps):
+        idx = torch.randint(0, len(lat), (batch,), generator=g)
+        z0 = lat[idx]
+        t = torch.randint(0, len(alphas), (batch,), generator=g)
+        a = alphas[t].view(-1, 1, 1, 1, 1)
+        eps = torch.randn(z0.shape, generator=g)
+        pred = unet(a.sqrt() * z0 + (1 - a).sqrt() * eps, t, encoder_hidden_states=text.expand(batch, -1, -1)).sample
+        loss = torch.nn.functional.mse_loss(pred, eps)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    unet.requires_grad_(False).eval()
+    return losses
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer steps and seeds")
     p.add_argument("--clip", choices=["world", "square"], default="square")
     p.add_argument("--steps", type=int, default=None, help="training steps (default 150, quick 60)")
     p.add_argument("--seeds", type=int, default=None, help="sample seeds (default 8, quick 4)")
+    p.add_argument("--pretrain-steps", type=int, default=None,
+                   help="steps of base-model pretraining on random moving squares (default 600, quick 200)")
+    p.add_argument("--width-mult", type=int, default=2, help="UNet width (8 * this) of the benchmark's tiny model")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -119,22 +173,34 @@ def main(argv=None) -> int:
 
     steps = args.steps or (60 if args.quick else 150)
     n_seeds = args.seeds or (4 if args.quick else 8)
+    pre_steps = args.pretrain_steps if args.pretrain_steps is not None else (200 if args.quick else 600)
     frames, size = 8, 32
     clip, clip_name = reference_clip(args.clip, frames, size)
     ref = motion_descriptors(clip)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model = build_tiny_model(tmp / "model")
+        w = 8 * args.width_mult
+        model = build_tiny_model(tmp / "model", channels=(w, w))
         video = write_mp4(clip, tmp / "clip.mp4", fps=8)
         bb = load_tiny(model)
+        t0 = time.time()
+        pre_losses = pretrain_base(bb, pre_steps, frames, size) if pre_steps else []
+        pre_time = time.time() - t0
+
+        ref_lat = bb.encode_frames(torch.from_numpy(clip).float(), sample=False)[0]  # [C, F, h, w]
+        ref_lat_desc = motion_descriptors(_latent_frames(ref_lat))
 
         def evaluate():
             rows = []
             for s in range(n_seeds):
-                v = sample_video(bb, "lower", num_frames=frames, width=size, height=size, steps=10, guidance=1.0,
-                                 seed=1000 + s, show_progress=False).frames[0].numpy()
-                rows.append(compare(v, ref))
-            return {k: float(np.mean([r[k] for r in rows])) for k in ("shift_err", "energy_corr")}
+                out = sample_video(bb, "lower", num_frames=frames, width=size, height=size, steps=10, guidance=1.0,
+                                   seed=1000 + s, show_progress=False)
+                row = {f"pixel_{k}": v for k, v in compare(out.frames[0].numpy(), ref).items()}
+                row.update({f"latent_{k}": v for k, v in compare(_latent_frames(out.latents[0]), ref_lat_desc).items()})
+                row["latent_rel_err"] = float((out.latents[0].float() - ref_lat).norm() / ref_lat.norm())
+                rows.append(row)
+            keys = [k for k in rows[0] if not k.endswith("mean_shift")]
+            return {k: float(np.mean([r[k] for r in rows])) for k in keys}
 
         t0 = time.time()
         before = evaluate()
@@ -153,11 +219,20 @@ def main(argv=None) -> int:
     result = {"clip": clip_name, "steps": steps, "seeds": n_seeds, "frames": frames, "size": size,
               "reference_mean_shift": ref["shifts"].mean(0).tolist(), "before": before, "after": after,
               "adapters_off": check_off, "loss_temporal_first10": float(np.mean(losses[:10])),
-              "loss_temporal_last10": float(np.mean(losses[-10:])), "seconds": round(elapsed, 1)}
-    print(f"motion overfit ({clip_name}; {steps} steps, {n_seeds} seeds, {frames}x{size}x{size})")
-    print(f"{'':14s}{'shift_err px (lower better)':>30s}{'energy_corr (higher better)':>30s}")
+              "loss_temporal_last10": float(np.mean(losses[-10:])), "seconds": round(elapsed, 1),
+              "pretrain_steps": pre_steps, "unet_width": 8 * args.width_mult,
+              "pretrain_loss_first20": float(np.mean(pre_losses[:20])) if pre_losses else None,
+              "pretrain_loss_last20": float(np.mean(pre_losses[-20:])) if pre_losses else None,
+              "pretrain_seconds": round(pre_time, 1)}
+    print(f"motion overfit ({clip_name}; base pretrained {pre_steps} steps on random moving squares, "
+          f"LoRA {steps} steps, {n_seeds} seeds, {frames}x{size}x{size})")
+    if pre_losses:
+        print(f"base pretraining loss: first 20 {result['pretrain_loss_first20']:.4f}, last 20 "
+              f"{result['pretrain_loss_last20']:.4f}; {result['pretrain_seconds']} s")
+    keys = list(before)
+    print(f"{'':14s}" + "".join(f"{k:>24s}" for k in keys))
     for name in ("before", "after", "adapters_off"):
-        print(f"{name:14s}{result[name]['shift_err']:30.3f}{result[name]['energy_corr']:30.3f}")
+        print(f"{name:14s}" + "".join(f"{result[name][k]:24.3f}" for k in keys))
     print(f"temporal loss: first 10 steps {result['loss_temporal_first10']:.4f}, last 10 "
           f"{result['loss_temporal_last10']:.4f}; {result['seconds']} s")
     if args.json:
