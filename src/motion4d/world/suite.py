@@ -1,0 +1,113 @@
+"""Scene suites: the fixed benchmark suite and random samples, written as folders of scene folders.
+
+A suite folder holds one scene folder per spec (named after the spec) and ``suite.json``::
+
+    {"suite": "benchmark", "scenes": [{"name", "seed", "objects", "motions", "large_motion",
+                                       "caption", "path"}, ...]}
+
+Writing resumes: a scene folder whose ``scene.json`` already equals the spec's scene is kept.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from motion4d.utils.io import write_json
+from motion4d.world.motions import LARGE_MOTIONS
+
+__all__ = ["SceneSpec", "BENCHMARK_SUITE", "SUITES", "random_suite", "make_suite", "write_suite"]
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """A reproducible scene: seed plus forced object and motion kinds (``None``: drawn from the seed)."""
+
+    name: str
+    seed: int
+    objects: tuple[str, ...] | None = None
+    motions: tuple[str, ...] | None = None
+
+    @property
+    def large_motion(self) -> bool:
+        """True when an object's centre travels far across the view (translate, jump, orbit, walk)."""
+        return any(m in LARGE_MOTIONS for m in (self.motions or ()))
+
+    def make(self, **kwargs):
+        """The :class:`~motion4d.world.WorldScene` (``kwargs`` go to :func:`~motion4d.world.make_scene`)."""
+        from motion4d.world.scene import make_scene
+
+        return make_scene(self.seed, objects=list(self.objects) if self.objects else None,
+                          motions=list(self.motions) if self.motions else None, **kwargs)
+
+
+def _one(name, seed, obj, motion):
+    return SceneSpec(name, seed, (obj,), (motion,))
+
+
+# Fixed forever (benchmarks compare against it): every object kind and every motion kind at least once.
+BENCHMARK_SUITE: tuple[SceneSpec, ...] = (
+    _one("sphere-bounce", 101, "sphere", "bounce"),
+    _one("cube-spin", 102, "box", "spin"),
+    _one("cylinder-wobble", 103, "cylinder", "wobble"),
+    _one("cone-jump", 104, "cone", "jump"),
+    _one("torus-orbit", 105, "torus", "orbit"),
+    _one("capsule-pulse", 106, "capsule", "pulse"),
+    _one("snowman-wave", 107, "snowman", "wave"),
+    _one("robot-walk", 108, "robot", "walk"),
+    _one("dog-walk", 109, "dog", "walk"),
+    _one("box-translate", 110, "box", "translate"),
+    SceneSpec("duo", 111, ("sphere", "cone"), ("translate", "spin")),
+    SceneSpec("trio", 112, ("box", "torus", "snowman"), ("bounce", "wobble", "wave")),
+)
+SUITES = {"benchmark": BENCHMARK_SUITE}
+
+
+def random_suite(n: int, seed_start: int = 0) -> list[SceneSpec]:
+    """``n`` scenes with consecutive seeds, everything drawn from each seed."""
+    if n < 1:
+        raise ValueError(f"a suite needs at least 1 scene, got n={n}")
+    return [SceneSpec(f"seed{s:05d}", s) for s in range(seed_start, seed_start + n)]
+
+
+def make_suite(name: str) -> list[SceneSpec]:
+    """A named suite's specs (``benchmark``)."""
+    if name not in SUITES:
+        raise ValueError(f"unknown suite {name!r}; available: {', '.join(SUITES)}")
+    return list(SUITES[name])
+
+
+def write_suite(specs: Sequence[SceneSpec], out_dir: str | Path, *, suite_name: str = "custom",
+                overwrite: bool = False, on_scene=None, **kwargs) -> Path:
+    """Make and render every spec into ``out_dir/<spec.name>``; write ``out_dir/suite.json``.
+
+    ``kwargs`` go to :func:`~motion4d.world.make_scene` (``num_frames``, ``size``, ...) except
+    ``views``, ``gaussians``, ``video``, ``device``, which go to :func:`~motion4d.world.write_scene`.
+    ``on_scene(spec, path, skipped)`` is called after each scene.
+    """
+    from motion4d.world.dataset import write_scene
+
+    write_keys = {k: kwargs.pop(k) for k in ("views", "gaussians", "video", "device", "show_progress")
+                  if k in kwargs}
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"scene names in a suite must be unique, got {names}")
+    out_dir = Path(out_dir)
+    entries = []
+    for spec in specs:
+        scene = spec.make(**kwargs)
+        path = out_dir / spec.name
+        existing = path / "scene.json"
+        skipped = (not overwrite and existing.is_file() and json.loads(existing.read_text()) == scene.to_dict()
+                   and (path / "reference").is_dir())
+        if not skipped:
+            write_scene(scene, path, **write_keys)
+        if on_scene is not None:
+            on_scene(spec, path, skipped)
+        entries.append({"name": spec.name, "seed": spec.seed, "objects": [o["kind"] for o in scene.objects],
+                        "motions": [m["kind"] for o in scene.objects for m in o["motions"]],
+                        "large_motion": any(m["kind"] in LARGE_MOTIONS for o in scene.objects for m in o["motions"]),
+                        "caption": scene.caption, "path": spec.name})
+    write_json(out_dir / "suite.json", {"suite": suite_name, "scenes": entries})
+    return out_dir
