@@ -32,40 +32,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 
-def phase_shift(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Translation (dx, dy) in pixels that moves grey image ``a`` onto ``b`` (phase correlation)."""
-    fa, fb = np.fft.fft2(a - a.mean()), np.fft.fft2(b - b.mean())
-    r = fb * np.conj(fa)
-    r /= np.abs(r) + 1e-9
-    c = np.real(np.fft.ifft2(r))
-    h, w = c.shape
-    y, x = np.unravel_index(np.argmax(c), c.shape)
-
-    def sub(cm, cp, c0):
-        d = cm - 2 * c0 + cp
-        return 0.0 if abs(d) < 1e-12 else 0.5 * (cm - cp) / d
-
-    dy = y + sub(c[(y - 1) % h, x], c[(y + 1) % h, x], c[y, x])
-    dx = x + sub(c[y, (x - 1) % w], c[y, (x + 1) % w], c[y, x])
-    dy = dy - h if dy > h / 2 else dy
-    dx = dx - w if dx > w / 2 else dx
-    return np.array([dx, dy])
+def motion_descriptors(frames) -> dict:
+    return {"frames": frames}
 
 
-def motion_descriptors(frames: np.ndarray) -> dict:
-    """frames [F, H, W, 3] float in [0, 1] -> per-pair shifts [F-1, 2] and difference energies [F-1]."""
-    grey = frames.mean(-1)
-    shifts = np.stack([phase_shift(grey[i], grey[i + 1]) for i in range(len(grey) - 1)])
-    energy = np.abs(np.diff(grey, axis=0)).mean(axis=(1, 2))
-    return {"shifts": shifts, "energy": energy}
+def compare(sample, ref: dict) -> dict:
+    from motion4d.video.motion import global_shifts, motion_distance
 
-
-def compare(sample: np.ndarray, ref: dict) -> dict:
-    d = motion_descriptors(sample)
-    shift_err = float(np.linalg.norm(d["shifts"] - ref["shifts"], axis=1).mean())
-    e1, e2 = d["energy"], ref["energy"]
-    corr = float(np.corrcoef(e1, e2)[0, 1]) if e1.std() > 1e-9 and e2.std() > 1e-9 else 0.0
-    return {"shift_err": shift_err, "energy_corr": corr, "mean_shift": d["shifts"].mean(0).tolist()}
+    out = motion_distance(sample, ref["frames"])
+    out["mean_shift"] = global_shifts(sample).mean(0).tolist()
+    return out
 
 
 def _latent_frames(latents: torch.Tensor) -> np.ndarray:
@@ -74,35 +50,24 @@ def _latent_frames(latents: torch.Tensor) -> np.ndarray:
 
 
 def reference_clip(kind: str, num_frames: int, size: int) -> tuple[np.ndarray, str]:
+    """The clip the LoRA learns: [F, H, W, 3] float in [0, 1] and a description."""
     if kind == "world":
-        from motion4d.render import render
-        from motion4d.world import make_scene, scene_cameras  # noqa: F401  (raises ImportError when absent)
+        from motion4d.world import make_scene, write_scene
 
-        scene = make_scene(3, motions="translate", num_objects=1, num_frames=num_frames, size=size,
-                           num_points=800)
-        cams = scene.reference_camera() if hasattr(scene, "reference_camera") else None
-        frames = _render_world(scene, num_frames, size)
-        caption = getattr(scene, "caption", "lower")
-        return frames, f"world seed 3 (translate): {caption}"
+        scene = make_scene(3, motions="translate", num_objects=1, num_frames=num_frames, size=size, num_points=600,
+                           background=(0.1, 0.1, 0.3))
+        with tempfile.TemporaryDirectory() as d:
+            write_scene(scene, Path(d) / "s", views=False, gaussians=False, video=False)
+            import imageio.v3 as iio
+
+            files = sorted((Path(d) / "s" / "reference").glob("*.png"))
+            rgba = np.stack([iio.imread(f) for f in files]).astype(np.float32) / 255.0
+        bg = np.asarray(scene.background, dtype=np.float32)
+        return rgba[..., :3] * rgba[..., 3:4] + (1 - rgba[..., 3:4]) * bg, f"shapes world seed 3: {scene.caption}"
     from _video_tiny import moving_square_clip
 
     return moving_square_clip(num_frames, size=size, square=size // 3, dx=2, dy=1).numpy(), \
         "moving square (dx=2, dy=1 px/frame)"
-
-
-def _render_world(scene, num_frames: int, size: int) -> np.ndarray:
-    import tempfile as tf
-
-    from motion4d.world import write_scene
-
-    with tf.TemporaryDirectory() as d:
-        write_scene(scene, Path(d) / "s", views=[] if False else None)
-        import imageio.v3 as iio
-
-        files = sorted((Path(d) / "s" / "reference").glob("*.png"))
-        rgba = np.stack([iio.imread(f) for f in files]).astype(np.float32) / 255.0
-    rgb, a = rgba[..., :3], rgba[..., 3:4]
-    return rgb * a + (1 - a) * 1.0
 
 
 def random_square_clips(n: int, num_frames: int, size: int, seed: int) -> torch.Tensor:
@@ -168,6 +133,8 @@ def main(argv=None) -> int:
     from motion4d.config import load_config
     from motion4d.video.config import TrainMotionConfig
     from motion4d.video.outputs import write_mp4
+    from motion4d.video.lora import get_lora
+    from motion4d.video.motion import global_shifts
     from motion4d.video.sampling import sample_video
     from motion4d.video.train import train_motion
 
@@ -212,12 +179,13 @@ def main(argv=None) -> int:
             "checkpoint_every": steps, "validation": {"every": -1}})
         res = train_motion(cfg, backbone=bb, show_progress=False)
         after = evaluate()
-        with __import__("motion4d.video.lora", fromlist=["get_lora"]).get_lora(bb.unet).disabled():
+        with get_lora(bb.unet).disabled():
             check_off = evaluate()  # switching the adapters off gives the "before" numbers back
         elapsed = time.time() - t0
         losses = [e.get("loss_temporal") for e in res.losses if "loss_temporal" in e]
     result = {"clip": clip_name, "steps": steps, "seeds": n_seeds, "frames": frames, "size": size,
-              "reference_mean_shift": ref["shifts"].mean(0).tolist(), "before": before, "after": after,
+              "reference_mean_shift": global_shifts(clip).mean(0).tolist(),
+              "before": before, "after": after,
               "adapters_off": check_off, "loss_temporal_first10": float(np.mean(losses[:10])),
               "loss_temporal_last10": float(np.mean(losses[-10:])), "seconds": round(elapsed, 1),
               "pretrain_steps": pre_steps, "unet_width": 8 * args.width_mult,
