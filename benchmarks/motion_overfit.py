@@ -92,6 +92,10 @@ def pretrain_base(bb, steps: int, num_frames: int, size: int, batch: int = 4, lr
     from diffusers import DDIMScheduler
 
     clips = random_square_clips(64, num_frames, size, seed=123)
+    # like SD's 0.18215, pick the VAE scaling factor that gives the (random) VAE's latents unit variance
+    bb.vae.register_to_config(scaling_factor=1.0)
+    raw_std = float(torch.cat([bb.encode_frames(c, sample=False) for c in clips[:16]]).std())
+    bb.vae.register_to_config(scaling_factor=1.0 / raw_std)
     lat = torch.cat([bb.encode_frames(c, sample=False) for c in clips])            # [64, C, F, h, w]
     text = bb.encode_prompt("lower")
     alphas = DDIMScheduler.from_config(bb.scheduler_config).alphas_cumprod
@@ -160,7 +164,7 @@ def main(argv=None) -> int:
         def evaluate():
             rows = []
             for s in range(n_seeds):
-                out = sample_video(bb, "lower", num_frames=frames, width=size, height=size, steps=10, guidance=1.0,
+                out = sample_video(bb, "lower", num_frames=frames, width=size, height=size, steps=20, guidance=1.0,
                                    seed=1000 + s, show_progress=False)
                 row = {f"pixel_{k}": v for k, v in compare(out.frames[0].numpy(), ref).items()}
                 row.update({f"latent_{k}": v for k, v in compare(_latent_frames(out.latents[0]), ref_lat_desc).items()})
