@@ -105,6 +105,8 @@ class _Trainer:
         if self.out.exists() and any(self.out.iterdir()) and not self.resume and (self.out / "config.yaml").exists():
             raise ValueError(f"output folder {str(self.out)!r} already holds a run; pass --resume to continue it "
                              f"or choose another output_dir")
+        if self.resume and latest_checkpoint(self.out) is None:
+            raise ValueError(f"--resume: no checkpoint in {str(self.out / 'checkpoints')!r} yet; run without --resume")
         bb = self._backbone or VideoBackbone.from_pretrained(
             cfg.model, device=str(self.acc.device), precision=precision if precision != "no" else "fp32")
         bb.check_size(cfg.data.width, cfg.data.height)
