@@ -130,3 +130,35 @@ def test_stats_from_a_real_render_and_errors():
         DensifyStrategy(split_count=1)
     with pytest.raises(ValueError, match="grad_threshold must be > 0"):
         DensifyStrategy(grad_threshold=0)
+
+
+def test_densify_inside_a_fit_grows_and_keeps_training():
+    cams = Cameras.orbit(0.0, 0.0, radius=2.5, width=32)
+    gen = torch.Generator().manual_seed(3)
+    target_model = GaussianModel.random_in_sphere(80, radius=0.6, opacity=0.9, generator=gen)
+    with torch.no_grad():
+        target_model.log_scales.fill_(math.log(0.06))
+        target = render(target_model.gaussians(), cams, background=1.0).rgb
+    model = GaussianModel.random_in_sphere(20, radius=0.5, opacity=0.5, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        model.log_scales.fill_(math.log(0.15))
+    opt = torch.optim.Adam([{"params": [model.means], "lr": 5e-3},
+                            {"params": [model.log_scales, model.quats], "lr": 2e-2},
+                            {"params": [model.opacity_logits, model.sh_dc, model.sh_rest], "lr": 5e-2}])
+    strat = DensifyStrategy(grad_threshold=2e-4, percent_dense=0.05, refine_start=5, refine_every=15,
+                            reset_every=10_000, refine_stop=50)
+    state = strat.init_state(model)
+    losses = []
+    for step in range(60):
+        out = render(model.gaussians(), cams, background=1.0)
+        loss = (out.rgb - target).abs().mean()
+        loss.backward()
+        strat.step_post_backward(model, opt, state, step, out)
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+    assert len(model) > 20 and state["num_cloned"] + state["num_split"] > 0
+    assert losses[-1] < 0.6 * losses[0]
+    for group in opt.param_groups:  # the optimizer holds the model's current parameters
+        for p in group["params"]:
+            assert any(p is q for q in model.parameters())

@@ -43,8 +43,23 @@ def test_render_errors():
         render(g, cams, background=torch.zeros(2))
     with pytest.raises(ValueError, match="needs CUDA tensors"):
         render(g, cams, backend="gsplat")
+    with pytest.raises(ValueError, match="sh_degree=2 must be between 0 and the Gaussians' SH degree 0"):
+        render(g, cams, sh_degree=2)
     with pytest.raises(ValueError, match="cameras are on meta but Gaussians are on cpu"):
         render(g, cams.to("meta"))
+
+
+def test_sh_degree_limits_the_bands():
+    g = _one_gaussian()
+    sh = torch.zeros(1, 16, 3)
+    sh[0, 0] = g.sh[0, 0]
+    sh[0, 1:4] = 0.5  # degree-1 terms change the colour with the view direction
+    g3 = g.replace(sh=sh)
+    cams = Cameras.orbit(0.0, [0.0, 180.0], radius=2.0, width=16)
+    full = render(g3, cams).rgb[:, 8, 8]
+    base = render(g3, cams, sh_degree=0).rgb[:, 8, 8]
+    torch.testing.assert_close(base, render(g, cams).rgb[:, 8, 8])
+    assert (full - base).abs().max() > 0.05
 
 
 def test_background_per_camera_and_empty_scene():
@@ -59,7 +74,8 @@ def test_fit_to_image_raises_psnr():
     torch.manual_seed(0)
     cams = Cameras.orbit(0.0, 0.0, radius=2.5, fovy=49.1, width=32)
     # Target: a rendered scene of coloured blobs.
-    target_model = GaussianModel.random_in_sphere(60, radius=0.6, opacity=0.8, generator=torch.Generator().manual_seed(1))
+    gen = torch.Generator().manual_seed(1)
+    target_model = GaussianModel.random_in_sphere(60, radius=0.6, opacity=0.8, generator=gen)
     with torch.no_grad():
         target_model.log_scales.fill_(math.log(0.12))
         target = render(target_model.gaussians(), cams, background=1.0).rgb
@@ -106,3 +122,12 @@ def test_import_motion4d_compiles_nothing():
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_kernels_are_cached_on_disk():
+    from numba.core.caching import NullCache
+
+    from motion4d.render import _kernels
+
+    for kernel in (_kernels.rasterize_fwd, _kernels.rasterize_bwd):
+        assert not isinstance(kernel._cache, NullCache)  # cache=True: compiled once, loaded afterwards

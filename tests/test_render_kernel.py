@@ -109,3 +109,11 @@ def test_binning_lists_every_touched_tile_in_depth_order():
     first_tile = bins.flat_ids[bins.tile_offsets[0]:bins.tile_offsets[1]].tolist()
     assert first_tile == [1, 0]  # front (depth 1) before back (depth 2)
     assert 2 not in bins.flat_ids.tolist()
+
+
+def test_kernel_full_jacobian_gradcheck_tiny():
+    # Full (not fast-mode) Jacobian check on a tiny case: every output pixel against every input.
+    m, con, op, f, d, r = _screen_scene(1, 3, 8, 8, seed=2, sigma_px=1.5)
+    f = f[..., :2].detach().requires_grad_()
+    fn = lambda m, con, op, f: composite(m, con, op, f, d, r, 8, 8)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (m, con, op, f), eps=1e-6, atol=1e-5)

@@ -58,6 +58,8 @@ def render(gaussians: Gaussians, cameras: Cameras, background: torch.Tensor | fl
         backend = "gsplat" if device.type == "cuda" else "cpu"
     if backend == "gsplat" and device.type != "cuda":
         raise ValueError("backend='gsplat' needs CUDA tensors; use backend='cpu' or 'auto' on this device")
+    if sh_degree is not None and not 0 <= int(sh_degree) <= gaussians.sh_degree:
+        raise ValueError(f"sh_degree={sh_degree} must be between 0 and the Gaussians' SH degree {gaussians.sh_degree}")
     bg = _background(background, len(cameras), gaussians.means)
     if backend == "gsplat":
         from motion4d.render.gsplat_backend import render_gsplat

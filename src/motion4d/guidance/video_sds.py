@@ -1,0 +1,203 @@
+"""Text-to-video SDS with the first stage's backbone (ZeroScope / ModelScope ``UNet3DConditionModel``).
+
+Folder layout (``TextToVideoSDPipeline``): ``unet/`` (UNet3DConditionModel), ``vae/``, ``text_encoder/``,
+``tokenizer/``, ``scheduler/``. Settings follow 4D-fy's ZeroScope guidance: 16 frames rendered at
+160x288 and resized to 320x576 (40x72 latents), CFG 100 in the ``plus`` form, ``w = 1 - alpha_bar``,
+``t ~ U(0.02, 0.98)``, loss summed over frames and divided by the number of videos.
+
+A temporal (motion) LoRA from the ``video`` stage supervises the 4D motion directly: set
+``video.lora_path`` to a LoRA safetensors file. It is applied by ``lora_loader(unet, path, scale)``.
+The default (:meth:`VideoSDSGuidance.default_lora_loader`) loads motion4d LoRA checkpoints
+(metadata ``format = motion4d-lora``, written by ``motion4d train-motion``) with
+:func:`motion4d.video.checkpoint.load_lora`, which checks that the LoRA was trained on this base
+model; any other file goes through :func:`apply_lora_safetensors` (peft-style keys
+``<module>.lora_A.weight`` / ``<module>.lora_B.weight``, optionally prefixed ``unet.``, and a
+``lora_alpha``/``alpha`` metadata entry). Pass your own callable to :class:`VideoSDSGuidance` for
+another format.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from motion4d.guidance.base import (Condition, Guidance, RenderSpec, cfg_combine, clean_grad, predicted_eps, sds_loss,
+                                    sds_weight)
+
+__all__ = ["VideoSDSGuidance", "apply_lora_safetensors", "to_video"]
+
+LoraLoader = Callable[[torch.nn.Module, str, float], None]
+
+
+def to_video(images: torch.Tensor) -> torch.Tensor:
+    """Clips ``[B, F, 3, H, W]`` from ``[F, H, W, 3]``, ``[F, 3, H, W]``, ``[B, F, H, W, 3]`` or ``[B, F, 3, H, W]``."""
+    x = images
+    if x.ndim == 4:
+        x = x[None]
+    if x.ndim != 5:
+        raise ValueError(f"video guidance needs frames [F,H,W,3] or clips [B,F,H,W,3], got {tuple(images.shape)}")
+    if x.shape[-1] in (3, 4):                   # channels-last wins when both readings are possible
+        x = x.permute(0, 1, 4, 2, 3)
+    if x.shape[2] == 4:
+        x = x[:, :, :3] * x[:, :, 3:] + (1 - x[:, :, 3:])
+    if x.shape[2] != 3:
+        raise ValueError(f"video frames must have 3 (RGB) or 4 (RGBA) channels, got shape {tuple(images.shape)}")
+    return x
+
+
+def apply_lora_safetensors(unet: torch.nn.Module, path: str | Path, scale: float = 1.0,
+                           adapter_name: str = "motion") -> int:
+    """Inject a LoRA stored as peft-style safetensors into ``unet``; returns the number of adapted layers.
+
+    Keys: ``<module>.lora_A.weight`` ``[r, in]`` and ``<module>.lora_B.weight`` ``[out, r]`` (a leading
+    ``unet.`` or ``base_model.model.`` is stripped). ``lora_alpha`` comes from the metadata
+    (``lora_alpha``/``alpha``), default ``r``; the adapter output is multiplied by ``scale``.
+    """
+    from peft import LoraConfig, inject_adapter_in_model, set_peft_model_state_dict
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"motion LoRA file {str(path)!r} does not exist")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    clean = {}
+    for k, v in state.items():
+        for prefix in ("unet.", "base_model.model."):
+            if k.startswith(prefix):
+                k = k[len(prefix):]
+        clean[k] = v
+    modules = sorted({k.rsplit(".lora_", 1)[0] for k in clean if ".lora_A." in k})
+    if not modules:
+        raise ValueError(f"{str(path)!r} holds no '<module>.lora_A.weight' keys; not a LoRA checkpoint")
+    ranks = {clean[f"{m}.lora_A.weight"].shape[0] for m in modules}
+    if len(ranks) != 1:
+        raise ValueError(f"{str(path)!r}: mixed LoRA ranks {sorted(ranks)} are not supported")
+    rank = ranks.pop()
+    alpha = float(meta.get("lora_alpha", meta.get("alpha", rank)))
+    names = dict(unet.named_modules())
+    missing = [m for m in modules if m not in names]
+    if missing:
+        raise ValueError(f"{str(path)!r} adapts modules the UNet does not have, e.g. {missing[0]!r}")
+    cfg = LoraConfig(r=rank, lora_alpha=alpha, target_modules=modules)
+    inject_adapter_in_model(cfg, unet, adapter_name=adapter_name)
+    result = set_peft_model_state_dict(unet, clean, adapter_name=adapter_name)
+    unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
+    if unexpected:
+        raise ValueError(f"{str(path)!r}: keys did not match the UNet, e.g. {unexpected[0]!r}")
+    adapted = dict(unet.named_modules())
+    for m in modules:
+        adapted[m].scaling[adapter_name] = adapted[m].scaling[adapter_name] * scale
+    unet.requires_grad_(False)
+    return len(modules)
+
+
+class VideoSDSGuidance(Guidance):
+    """Video SDS. ``images``: the frames of one clip ``[F, H, W, 3]`` (or clips ``[B, F, H, W, 3]``), all
+    from one camera, in time order. ``condition``: ``prompt``. Returns ``{"sds_video": loss}``."""
+
+    kind = "video"
+    needs = frozenset({"prompt"})
+
+    def __init__(self, cfg: Any, lora_loader: LoraLoader | None = None):
+        super().__init__(cfg)
+        self.lora_loader = lora_loader or self.default_lora_loader
+
+    def default_lora_loader(self, unet: torch.nn.Module, path: str, scale: float) -> None:
+        """motion4d LoRA checkpoints through ``motion4d.video``; other safetensors as peft-style keys."""
+        from safetensors import safe_open
+
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"motion LoRA file {str(path)!r} does not exist")
+        with safe_open(str(path), framework="pt") as f:
+            fmt = (f.metadata() or {}).get("format")
+        if fmt == "motion4d-lora":
+            from motion4d.video.checkpoint import load_lora
+
+            load_lora(unet, path, model_id=str(self.cfg.model), scale=scale)
+        else:
+            apply_lora_safetensors(unet, path, scale)
+
+    @property
+    def render_spec(self) -> RenderSpec:
+        return RenderSpec(views=1, height=self.cfg.height // 2, width=self.cfg.width // 2,
+                          frames=self.cfg.video.num_frames)
+
+    def _load(self) -> None:
+        from diffusers import AutoencoderKL, UNet3DConditionModel
+
+        from motion4d.guidance.loading import (check_layout, load_component, load_scheduler, load_text_encoder,
+                                               load_tokenizer, resolve_model)
+        from motion4d.guidance.prompts import PromptEncoder
+
+        root = resolve_model(self.cfg.model, "text-to-video SDS guidance")
+        check_layout(root, ("unet", "vae", "text_encoder", "tokenizer", "scheduler"),
+                     f"text-to-video model {self.cfg.model!r}")
+        dev, dt = self.device_, self.dtype
+        self.vae = load_component(AutoencoderKL, root, "vae", dt, dev)
+        self.unet = load_component(UNet3DConditionModel, root, "unet", dt, dev)
+        if self.cfg.video.lora_path:
+            self.lora_loader(self.unet, self.cfg.video.lora_path, self.cfg.video.lora_scale)
+            self.unet.to(dev, dt)
+        self.scheduler = load_scheduler(root)
+        self.alphas_cumprod = self.scheduler.alphas_cumprod.to(dev)
+        self.prediction_type = self.scheduler.config.get("prediction_type", "epsilon")
+        self.prompts = PromptEncoder(load_tokenizer(root), load_text_encoder(root, dt, dev), dev, dt)
+
+    def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """Latents ``[B, 4, F, h, w]`` of clips ``[B, F, 3, H, W]``; with ``video.low_ram_vae = k`` only k
+        random frames per clip are encoded with gradient."""
+        B, Fn = frames.shape[:2]
+        flat = self.resize(frames.reshape(B * Fn, *frames.shape[2:]).float(), (self.cfg.height, self.cfg.width))
+        k = self.cfg.video.low_ram_vae
+        if 0 < k < Fn:
+            with_grad = torch.zeros(B * Fn, dtype=torch.bool)
+            for b in range(B):
+                with_grad[b * Fn + torch.randperm(Fn, generator=self.generator)[:k]] = True
+            with_grad = with_grad.to(flat.device)
+            parts = []
+            for i in range(B * Fn):
+                if with_grad[i]:
+                    parts.append(self.encode_images(self.vae, flat[i:i + 1]))
+                else:
+                    with torch.no_grad():
+                        parts.append(self.encode_images(self.vae, flat[i:i + 1]))
+            z = torch.cat(parts)
+        else:
+            z = self.encode_images(self.vae, flat)
+        return z.reshape(B, Fn, *z.shape[1:]).permute(0, 2, 1, 3, 4)
+
+    @torch.no_grad()
+    def predict_noise(self, noisy: torch.Tensor, t: torch.Tensor, text: torch.Tensor, uncond: torch.Tensor,
+                      scale: float) -> torch.Tensor:
+        """CFG noise estimate for noisy video latents ``[B, 4, F, h, w]``."""
+        B = noisy.shape[0]
+        tt = torch.cat([t, t])
+        out = self.unet(torch.cat([noisy, noisy]).to(self.dtype), tt,
+                        encoder_hidden_states=torch.cat([text, uncond])).sample.float()
+        eps = predicted_eps(out, torch.cat([noisy, noisy]).float(), tt, self.alphas_cumprod, self.prediction_type)
+        return cfg_combine(eps[:B], eps[B:], scale, self.cfg.cfg_form)
+
+    def losses(self, images: torch.Tensor, condition: Condition, step: int = 0) -> dict[str, torch.Tensor]:
+        self.load()
+        self.check_needs(condition)
+        frames = to_video(images).to(self.device_)
+        B = frames.shape[0]
+        latents = self.encode_frames(frames)
+        t = self.sample_timesteps(step, B, self.scheduler.config.num_train_timesteps)
+        noise = self.randn(latents.shape)
+        noisy = self.scheduler.add_noise(latents.detach(), noise, t)
+        text = self.prompts([condition.prompt]).expand(B, -1, -1)
+        uncond = self.prompts([condition.negative_prompt or self.cfg.prompt.negative_prompt]).expand(B, -1, -1)
+        eps = self.predict_noise(noisy, t, text, uncond, self.value("guidance_scale", step))
+        w = sds_weight(self.alphas_cumprod, t, self.cfg.weighting).reshape(-1, 1, 1, 1, 1)
+        grad = w * (eps - noise)
+        k = self.value("video.motion_amp_scale", step)
+        if k != 1.0:
+            mean = grad.mean(dim=2, keepdim=True)
+            grad = mean + k * (grad - mean)
+        grad = clean_grad(grad, self.value("grad_clip", step))
+        self.stats = {"t": t.detach().cpu()}
+        return {"sds_video": self.value("weight", step) * sds_loss(latents, grad, B)}

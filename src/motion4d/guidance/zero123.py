@@ -1,0 +1,274 @@
+"""Zero123 / Zero123-XL / Stable Zero123 guidance for diffusers-layout checkpoints.
+
+Compatible with ``ashawkey/zero123-xl-diffusers`` and ``ashawkey/stable-zero123-diffusers``
+(``model_index.json`` class ``Zero123Pipeline``). Folder layout read::
+
+    model_index.json
+    clip_camera_projection/{config.json, diffusion_pytorch_model.safetensors}   # Linear(768 + 4 -> 768)
+    image_encoder/{config.json, model.safetensors}                             # CLIPVisionModelWithProjection
+    feature_extractor/preprocessor_config.json                                 # CLIP mean/std (optional)
+    unet/{config.json, diffusion_pytorch_model.safetensors}                    # UNet2DConditionModel, 8 in-channels
+    vae/...  scheduler/scheduler_config.json
+
+Conditioning (research notes, hybrid_sds_threestudio.md §3.1 and dg4d.md §4.1):
+
+* cross-attention: one token ``CCProjection([clip_image_embeds (768), camera (4)])``;
+* channels: the reference image's VAE latent (posterior mode, **not** multiplied by the scaling
+  factor) concatenated to the noisy latent (4 + 4 = 8 UNet input channels);
+* CFG (standard form): the unconditional branch zeroes both the token and the concat latent.
+
+Camera vector, relative to the reference view (Zero123 polar angle = 90 deg - motion4d elevation, so
+``d_polar = -d_elevation``; Zero123 and motion4d azimuths both grow counter-clockwise seen from above)::
+
+    zero123 / zero123-xl : [deg2rad(-d_elev), sin(deg2rad(d_azim)), cos(deg2rad(d_azim)), d_radius]
+    stable-zero123       : [deg2rad(-d_elev), sin(deg2rad(d_azim)), cos(deg2rad(d_azim)), deg2rad(90 - ref_elev)]
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from motion4d.guidance.base import Condition, Guidance, RenderSpec, cfg_combine, predicted_eps, to_bchw
+
+__all__ = ["Zero123Guidance", "zero123_camera", "CLIPCameraProjection", "CLIP_MEAN", "CLIP_STD"]
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def zero123_camera(d_elevation: torch.Tensor, d_azimuth: torch.Tensor, d_radius: torch.Tensor,
+                   variant: str = "zero123", ref_elevation: float | torch.Tensor = 0.0) -> torch.Tensor:
+    """Zero123's 4-d relative camera ``[B, 4]`` from motion4d deltas (degrees, degrees, world units).
+
+    ``variant``: ``zero123`` (4th entry = d_radius) or ``stable-zero123`` (4th entry = the reference
+    view's absolute polar angle ``deg2rad(90 - ref_elevation)``).
+    """
+    d_el = torch.as_tensor(d_elevation, dtype=torch.float32).reshape(-1)
+    d_az = torch.deg2rad(torch.as_tensor(d_azimuth, dtype=torch.float32).reshape(-1))
+    d_r = torch.as_tensor(d_radius, dtype=torch.float32).reshape(-1)
+    d_el, d_az, d_r = torch.broadcast_tensors(d_el, d_az, d_r)
+    if variant == "zero123":
+        last = d_r
+    elif variant == "stable-zero123":
+        last = torch.deg2rad(90.0 - torch.as_tensor(ref_elevation, dtype=torch.float32)).expand_as(d_el)
+    else:
+        raise ValueError(f"zero123 variant {variant!r} is not one of zero123, stable-zero123")
+    return torch.stack([torch.deg2rad(-d_el), torch.sin(d_az), torch.cos(d_az), last], dim=-1)
+
+
+def _projection_class():
+    from diffusers import ConfigMixin, ModelMixin
+    from diffusers.configuration_utils import register_to_config
+
+    class CLIPCameraProjection(ModelMixin, ConfigMixin):
+        """Zero123's ``clip_camera_projection``: ``Linear(embedding_dim + additional_embeddings -> embedding_dim)``.
+
+        Same class name, config keys and weight names (``proj.weight``, ``proj.bias``) as the
+        checkpoints' ``zero123.py``.
+        """
+
+        @register_to_config
+        def __init__(self, embedding_dim: int = 768, additional_embeddings: int = 4):
+            super().__init__()
+            self.proj = torch.nn.Linear(embedding_dim + additional_embeddings, embedding_dim)
+
+        def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+            return self.proj(embedding)
+
+    CLIPCameraProjection.__module__ = __name__
+    return CLIPCameraProjection
+
+
+_CLS: dict[str, type] = {}
+
+
+def __getattr__(name: str):  # CLIPCameraProjection is built on first use so diffusers loads lazily
+    if name == "CLIPCameraProjection":
+        if name not in _CLS:
+            _CLS[name] = _projection_class()
+        return _CLS[name]
+    raise AttributeError(name)
+
+
+class Zero123Guidance(Guidance):
+    """Image-conditioned novel-view SDS (and sampling) with a Zero123-family checkpoint.
+
+    ``condition`` needs ``image`` (reference, one or one per render) and the render cameras
+    (``elevation``, ``azimuth``, ``radius``, relative to ``ref_*``; see :class:`Condition`).
+    Returns ``{"sds": loss}`` (already multiplied by ``weight``).
+    """
+
+    kind = "zero123"
+    needs = frozenset({"image", "camera"})
+
+    def __init__(self, cfg: Any):
+        super().__init__(cfg)
+        self.variant = "stable-zero123" if cfg.type == "stable-zero123" else "zero123"
+        self._refs: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}   # per reference image (e.g. per frame)
+
+    @property
+    def render_spec(self) -> RenderSpec:
+        return RenderSpec(views=1, height=self.cfg.height, width=self.cfg.width)
+
+    def _load(self) -> None:
+        from diffusers import AutoencoderKL, UNet2DConditionModel
+        from transformers import CLIPVisionModelWithProjection
+
+        from motion4d.guidance.loading import (check_layout, load_component, load_scheduler, load_transformers,
+                                               resolve_model)
+
+        name = f"{self.variant} guidance"
+        root = resolve_model(self.cfg.model, name)
+        check_layout(root, ("clip_camera_projection", "image_encoder", "unet", "vae", "scheduler"),
+                     f"{name} model {self.cfg.model!r}")
+        dev, dt = self.device_, self.dtype
+        self.vae = load_component(AutoencoderKL, root, "vae", dt, dev)
+        self.unet = load_component(UNet2DConditionModel, root, "unet", dt, dev)
+        if self.unet.config.in_channels != 2 * self.vae.config.latent_channels:
+            raise ValueError(f"{name}: unet has {self.unet.config.in_channels} input channels; Zero123 needs "
+                             f"{2 * self.vae.config.latent_channels} (noisy latent + reference latent)")
+        self.cc_projection = load_component(__getattr__("CLIPCameraProjection"), root, "clip_camera_projection",
+                                            dt, dev)
+        self.image_encoder = load_transformers(CLIPVisionModelWithProjection, root / "image_encoder", dt, dev)
+        self.scheduler = load_scheduler(root)
+        self.alphas_cumprod = self.scheduler.alphas_cumprod.to(dev)
+        mean, std = CLIP_MEAN, CLIP_STD
+        pre = Path(root) / "feature_extractor" / "preprocessor_config.json"
+        if pre.is_file():
+            data = json.loads(pre.read_text())
+            mean, std = data.get("image_mean", mean), data.get("image_std", std)
+        self.register_buffer("clip_mean", torch.tensor(mean).reshape(1, 3, 1, 1).to(dev), persistent=False)
+        self.register_buffer("clip_std", torch.tensor(std).reshape(1, 3, 1, 1).to(dev), persistent=False)
+
+    # -- reference embeddings ------------------------------------------------------------------
+    @torch.no_grad()
+    def embed_reference(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(clip_embeds [R, 1, 768], ref_latents [R, 4, h, w])`` of reference image(s) in [0, 1].
+
+        The latent is the VAE posterior mode **without** the scaling factor (how Zero123 was trained).
+        """
+        self.load()
+        x = to_bchw(image, "condition.image").to(self.device_, torch.float32)
+        x = self.resize(x, (self.cfg.height, self.cfg.width))
+        size = self.image_encoder.config.image_size
+        clip_in = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        clip_in = ((clip_in - self.clip_mean) / self.clip_std).to(self.dtype)
+        emb = self.image_encoder(clip_in).image_embeds.float()[:, None]
+        lat = self.vae.encode((x * 2 - 1).to(self.dtype)).latent_dist.mode().float()
+        return emb, lat
+
+    def _reference(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cached :meth:`embed_reference` (up to 256 images: every frame of a reference video)."""
+        import hashlib
+
+        image = torch.as_tensor(image)
+        data = image.detach().float().contiguous().cpu().numpy()
+        key = (tuple(image.shape), hashlib.sha1(data.tobytes()).hexdigest())      # content, not address
+        if key not in self._refs:
+            if len(self._refs) >= 256:
+                self._refs.pop(next(iter(self._refs)))
+            self._refs[key] = self.embed_reference(image)
+        return self._refs[key]
+
+    def conditioning(self, condition: Condition, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(tokens [B, 1, D], ref_latents [B, 4, h, w])`` for ``batch`` renders."""
+        emb, lat = self._reference(condition.image)
+        if len(emb) not in (1, batch):
+            raise ValueError(f"condition.image holds {len(emb)} references for {batch} renders; give 1 or {batch}")
+        d_el, d_az, d_r = condition.relative_camera(batch)
+        cam = zero123_camera(d_el, d_az, d_r, self.variant, condition.ref_elevation).to(self.device_)
+        tokens = self.cc_projection(torch.cat([emb.expand(batch, -1, -1), cam[:, None]], dim=-1).to(self.dtype))
+        return tokens, lat.expand(batch, -1, -1, -1)
+
+    # -- noise prediction ----------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_noise(self, noisy: torch.Tensor, t: torch.Tensor, tokens: torch.Tensor, ref_latents: torch.Tensor,
+                      scale: float) -> torch.Tensor:
+        """CFG noise estimate (standard form by default): zeros for token and latent in the uncond branch."""
+        B = noisy.shape[0]
+        x = torch.cat([noisy, noisy]).to(self.dtype)
+        x = torch.cat([x, torch.cat([ref_latents, torch.zeros_like(ref_latents)]).to(self.dtype)], dim=1)
+        ctx = torch.cat([tokens, torch.zeros_like(tokens)]).to(self.dtype)
+        out = self.unet(x, torch.cat([t, t]), encoder_hidden_states=ctx).sample.float()
+        pred = self.scheduler.config.get("prediction_type", "epsilon")
+        eps = predicted_eps(out, torch.cat([noisy, noisy]).float(), torch.cat([t, t]), self.alphas_cumprod, pred)
+        return cfg_combine(eps[:B], eps[B:], scale, self.cfg.cfg_form)
+
+    def losses(self, images: torch.Tensor, condition: Condition, step: int = 0) -> dict[str, torch.Tensor]:
+        self.load()
+        self.check_needs(condition)
+        x = to_bchw(images).to(self.device_)
+        B = x.shape[0]
+        tokens, ref_lat = self.conditioning(condition, B)
+        latents = self.encode_images(self.vae, self.resize(x.float(), (self.cfg.height, self.cfg.width)))
+        t = self.sample_timesteps(step, B, self.scheduler.config.num_train_timesteps)
+        noise = self.randn(latents.shape)
+        noisy = self.scheduler.add_noise(latents.detach(), noise, t)
+        eps = self.predict_noise(noisy, t, tokens, ref_lat, self.value("guidance_scale", step))
+        self.stats = {"t": t.detach().cpu()}
+        loss, _ = self.sds_from_eps(latents, eps, noise, t, self.alphas_cumprod, step)
+        return {"sds": self.value("weight", step) * loss}
+
+    # -- sampling ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def novel_view(self, image: torch.Tensor, d_elevation: Any, d_azimuth: Any, d_radius: Any = 0.0,
+                   ref_elevation: float = 0.0, num_inference_steps: int = 50, guidance_scale: float = 3.0,
+                   seed: int | None = None) -> torch.Tensor:
+        """Sample novel views with DDIM: reference ``image`` + camera deltas (motion4d convention).
+
+        Returns ``[B, H, W, 3]`` in [0, 1] (``B`` = number of deltas), at the model's input size.
+        """
+        self.load()
+        from diffusers import DDIMScheduler
+
+        d_el, d_az, d_r = torch.broadcast_tensors(*(torch.as_tensor(v, dtype=torch.float32).reshape(-1)
+                                                    for v in (d_elevation, d_azimuth, d_radius)))
+        cond = Condition.relative(image, d_el, d_az, d_r, ref_elevation=ref_elevation)
+        B = len(d_el)
+        tokens, ref_lat = self.conditioning(cond, B)
+        sched = DDIMScheduler.from_config(self.scheduler.config, prediction_type="epsilon")  # we pass eps
+        sched.set_timesteps(num_inference_steps, device=self.device_)
+        gen = self.generator if seed is None else torch.Generator().manual_seed(seed)
+        shape = (B, self.vae.config.latent_channels, *ref_lat.shape[-2:])
+        latents = torch.randn(shape, generator=gen).to(self.device_) * sched.init_noise_sigma
+        for t in sched.timesteps:
+            tt = t.reshape(1).expand(B).to(self.device_)
+            eps = self.predict_noise(sched.scale_model_input(latents, t), tt, tokens, ref_lat, guidance_scale)
+            latents = sched.step(eps, t, latents, eta=0.0).prev_sample
+        return self.decode_latents(self.vae, latents).permute(0, 2, 3, 1)
+
+    @torch.no_grad()
+    def refine(self, images: torch.Tensor, condition: Condition, strength: float = 0.8, num_inference_steps: int = 50,
+               guidance_scale: float = 5.0, seed: int | None = None) -> torch.Tensor:
+        """DreamGaussian's ``refine``: SDEdit-style DDIM from ``strength`` of the way to noise.
+
+        Encodes the renders, noises them to the DDIM step ``strength * num_inference_steps`` from the end
+        and denoises with the condition (reference image + render cameras). Returns ``[B, H, W, 3]`` in
+        [0, 1] at the model's input size: targets for an MSE (mesh texture refinement).
+        ``strength = 0`` returns the VAE round trip of the renders.
+        """
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must be in [0, 1], got {strength}")
+        self.load()
+        from diffusers import DDIMScheduler
+
+        x = self.resize(to_bchw(images).to(self.device_).float(), (self.cfg.height, self.cfg.width))
+        B = x.shape[0]
+        tokens, ref_lat = self.conditioning(condition, B)
+        sched = DDIMScheduler.from_config(self.scheduler.config, prediction_type="epsilon")
+        sched.set_timesteps(num_inference_steps, device=self.device_)
+        timesteps = sched.timesteps[num_inference_steps - int(round(strength * num_inference_steps)):]
+        latents = self.encode_images(self.vae, x, sample=False)
+        if len(timesteps):
+            gen = self.generator if seed is None else torch.Generator().manual_seed(seed)
+            noise = torch.randn(latents.shape, generator=gen).to(self.device_)
+            latents = sched.add_noise(latents, noise, timesteps[:1].expand(B))
+        for t in timesteps:
+            tt = t.reshape(1).expand(B).to(self.device_)
+            eps = self.predict_noise(latents, tt, tokens, ref_lat, guidance_scale)
+            latents = sched.step(eps, t, latents, eta=0.0).prev_sample
+        return self.decode_latents(self.vae, latents).permute(0, 2, 3, 1)

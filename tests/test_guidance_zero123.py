@@ -1,0 +1,139 @@
+"""Zero123 family: camera vectors, loading from the diffusers layout, SDS, CFG and novel-view sampling."""
+import math
+
+import pytest
+import torch
+
+from _guidance_tiny import one_thread, tiny_zero123  # noqa: F401
+from motion4d.camera import Cameras
+from motion4d.guidance import Condition, GuidanceConfig, build_guidance
+from motion4d.guidance.zero123 import zero123_camera
+from motion4d.hub import ModelNotFoundError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _threestudio_angles(cams: Cameras):
+    """threestudio's (elevation, azimuth, radius) of camera centres: z-up world reached by the proper
+    rotation (x, y, z)_threestudio = (z, x, y)_motion4d; elevation > 0 above, azimuth counter-clockwise."""
+    c = cams.centers.double()
+    x, y, z = c[:, 2], c[:, 0], c[:, 1]
+    r = c.norm(dim=-1)
+    return torch.rad2deg(torch.asin(z / r)), torch.rad2deg(torch.atan2(y, x)), r
+
+
+def test_zero123_camera_matches_threestudio_convention():
+    ref = Cameras.orbit(10.0, 20.0, 2.0)
+    tgt = Cameras.orbit([40.0, -15.0, 10.0], [110.0, -60.0, 200.0], [2.5, 1.8, 2.0])
+    el_r, az_r, r_r = _threestudio_angles(ref)
+    el_t, az_t, r_t = _threestudio_angles(tgt)
+    # threestudio zero123-guidance: [d_polar, sin d_az, cos d_az, d_r], polar = 90 - elevation
+    d_polar = torch.deg2rad((90 - el_t) - (90 - el_r))
+    d_az = torch.deg2rad(az_t - az_r)
+    expected = torch.stack([d_polar, torch.sin(d_az), torch.cos(d_az), r_t - r_r], -1).float()
+    cond = Condition(cameras=tgt, ref_elevation=10.0, ref_azimuth=20.0, ref_radius=2.0)
+    got = zero123_camera(*cond.relative_camera(3), variant="zero123")
+    assert torch.allclose(got, expected, atol=1e-4)
+    stable = zero123_camera(*cond.relative_camera(3), variant="stable-zero123", ref_elevation=10.0)
+    assert torch.allclose(stable[:, :3], expected[:, :3], atol=1e-4)
+    assert torch.allclose(stable[:, 3], torch.full((3,), math.radians(80.0)))   # deg2rad(90 - cond_elevation)
+    # a camera above the reference has a smaller polar angle: first entry negative
+    assert zero123_camera(30.0, 0.0, 0.0)[0, 0] == pytest.approx(-math.radians(30))
+
+
+@pytest.fixture(scope="module")
+def z123():
+    return build_guidance(GuidanceConfig(type="zero123", model=str(tiny_zero123()), height=8, width=8,
+                                         timesteps="uniform", seed=1))
+
+
+def _cond():
+    g = torch.Generator().manual_seed(5)
+    return Condition(image=torch.rand(8, 8, 4, generator=g), elevation=[10.0, 30.0], azimuth=[45.0, 180.0],
+                     radius=2.5)
+
+
+def test_sds_shapes_finite_gradients_and_seed_determinism(z123):
+    images = torch.rand(2, 12, 12, 3, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
+    losses = z123(images, _cond(), step=3)
+    assert set(losses) == {"sds"} and losses["sds"].ndim == 0
+    losses["sds"].backward()
+    assert images.grad.shape == images.shape and torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0
+    other = build_guidance(z123.cfg)                        # same seed -> same loss and gradient
+    images2 = images.detach().clone().requires_grad_(True)
+    l2 = other(images2, _cond(), step=3)["sds"]
+    l2.backward()
+    assert torch.allclose(losses["sds"], l2) and torch.allclose(images.grad, images2.grad)
+    l3 = build_guidance(z123.cfg.with_(seed=2))(images.detach(), _cond(), step=3)["sds"]
+    assert not torch.allclose(l3, l2)
+
+
+def test_cfg_zeroes_token_and_concat_latent_in_uncond_branch(z123):
+    cond = _cond()
+    tokens, ref_lat = z123.conditioning(cond, 2)
+    assert tokens.shape == (2, 1, 8) and ref_lat.shape == (2, 4, 8, 8)
+    noisy = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor([300, 300])
+    got = z123.predict_noise(noisy, t, tokens, ref_lat, 3.0)
+    with torch.no_grad():
+        e_c = z123.unet(torch.cat([noisy, ref_lat], 1), t, encoder_hidden_states=tokens).sample
+        e_u = z123.unet(torch.cat([noisy, torch.zeros_like(ref_lat)], 1), t,
+                        encoder_hidden_states=torch.zeros_like(tokens)).sample
+    assert torch.allclose(got, e_u + 3.0 * (e_c - e_u), atol=1e-5)
+    # the reference latent is the unscaled posterior mode
+    x = z123.resize(cond.image.permute(2, 0, 1)[None, :3] * cond.image[..., 3][None, None] +
+                    (1 - cond.image[..., 3][None, None]), (8, 8))
+    mode = z123.vae.encode(x * 2 - 1).latent_dist.mode()
+    assert torch.allclose(ref_lat[:1], mode, atol=1e-5)
+
+
+def test_novel_view_sampling_is_deterministic(z123):
+    ref = torch.rand(8, 8, 3, generator=torch.Generator().manual_seed(2))
+    a = z123.novel_view(ref, [0.0, 20.0], [90.0, 180.0], num_inference_steps=3, seed=4)
+    b = z123.novel_view(ref, [0.0, 20.0], [90.0, 180.0], num_inference_steps=3, seed=4)
+    assert a.shape == (2, 8, 8, 3) and torch.equal(a, b) and a.min() >= 0 and a.max() <= 1
+    assert not torch.equal(a[0], a[1])                    # the camera changes the sample
+
+
+def test_missing_model_error_names_model_and_download(tmp_path):
+    g = build_guidance(GuidanceConfig(type="zero123"))
+    with pytest.raises(ModelNotFoundError, match=r"ashawkey/zero123-xl-diffusers.*\n.*huggingface-cli download"):
+        g.load()
+    (tmp_path / "unet").mkdir()
+    g = build_guidance(GuidanceConfig(type="stable-zero123", model=str(tmp_path)))
+    with pytest.raises(ModelNotFoundError, match="clip_camera_projection, image_encoder"):
+        g(torch.rand(1, 8, 8, 3), Condition(image=torch.rand(8, 8, 3), elevation=0, azimuth=0, radius=2))
+
+
+def test_fp16_only_folders_load_their_variant(tmp_path):
+    """Repos that ship only ``*.fp16.*`` weights (e.g. the fp16 MVDream/Zero123 ports) load that variant."""
+    import shutil
+
+    from motion4d.guidance.loading import weights_variant
+
+    root = tmp_path / "fp16"
+    shutil.copytree(tiny_zero123(), root)
+    for folder, stem in (("unet", "diffusion_pytorch_model"), ("vae", "diffusion_pytorch_model"),
+                         ("image_encoder", "model")):
+        (root / folder / f"{stem}.safetensors").rename(root / folder / f"{stem}.fp16.safetensors")
+    assert weights_variant(root / "unet", "diffusion_pytorch_model") == "fp16"
+    assert weights_variant(tiny_zero123() / "unet", "diffusion_pytorch_model") is None
+    g = build_guidance(GuidanceConfig(type="zero123", model=str(root), height=8, width=8))
+    loss = g(torch.rand(1, 8, 8, 3), Condition(image=torch.rand(8, 8, 3), elevation=5, azimuth=60, radius=2),
+             step=0)["sds"]
+    assert torch.isfinite(loss)
+
+
+def test_refine_is_sdedit_from_strength(z123):
+    renders = torch.rand(2, 8, 8, 3, generator=torch.Generator().manual_seed(6))
+    cond = _cond()
+    same = z123.refine(renders, cond, strength=0.0, num_inference_steps=4)
+    with torch.no_grad():
+        x = renders.permute(0, 3, 1, 2)
+        roundtrip = z123.decode_latents(z123.vae, z123.encode_images(z123.vae, x, sample=False)).permute(0, 2, 3, 1)
+    assert torch.allclose(same, roundtrip, atol=1e-5)
+    a = z123.refine(renders, cond, strength=0.5, num_inference_steps=4, seed=1)
+    b = z123.refine(renders, cond, strength=0.5, num_inference_steps=4, seed=1)
+    assert a.shape == (2, 8, 8, 3) and torch.equal(a, b) and not torch.allclose(a, same)
+    with pytest.raises(ValueError, match="strength"):
+        z123.refine(renders, cond, strength=1.5)
