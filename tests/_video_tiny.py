@@ -15,8 +15,9 @@ VOCAB = ["l", "o", "w", "e", "r", "s", "t", "i", "d", "n", "lo", "l</w>", "w</w>
 MERGES = ["#version: 0.2", "l o", "lo w</w>", "e r</w>"]
 
 
-def build_tiny_model(folder: str | Path, seed: int = 0) -> Path:
-    """Write a tiny ZeroScope-like model (unet, vae, text_encoder, tokenizer, scheduler) into ``folder``."""
+def build_tiny_model(folder: str | Path, seed: int = 0, channels: tuple[int, int] = (8, 8)) -> Path:
+    """Write a tiny ZeroScope-like model (unet, vae, text_encoder, tokenizer, scheduler) into ``folder``.
+    ``channels`` are the UNet's block widths (the tests use (8, 8); benchmarks may use wider ones)."""
     from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
@@ -24,7 +25,7 @@ def build_tiny_model(folder: str | Path, seed: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     unet = UNet3DConditionModel(
-        block_out_channels=(8, 8), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+        block_out_channels=tuple(channels), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
         down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"), up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
         cross_attention_dim=4, attention_head_dim=4, norm_num_groups=2)
     torch.manual_seed(seed)
@@ -57,13 +58,16 @@ def build_tiny_model(folder: str | Path, seed: int = 0) -> Path:
 
 
 def moving_square_clip(num_frames: int = 8, size: int = 32, square: int = 10, dx: int = 2, dy: int = 1,
-                       background=(0.1, 0.1, 0.3), colour=(1.0, 0.8, 0.1)) -> torch.Tensor:
-    """A procedural clip [F, H, W, 3] in [0, 1]: a square moving by (dx, dy) pixels per frame."""
+                       background=(0.1, 0.1, 0.3), colour=(1.0, 0.8, 0.1), start=(2, 4)) -> torch.Tensor:
+    """A procedural clip [F, H, W, 3] in [0, 1]: a square moving by (dx, dy) pixels per frame (clipped at the
+    borders)."""
     frames = torch.empty(num_frames, size, size, 3)
     frames[:] = torch.tensor(background)
     for i in range(num_frames):
-        x0, y0 = 2 + i * dx, 4 + i * dy
-        frames[i, y0:y0 + square, x0:x0 + square] = torch.tensor(colour)
+        x0, y0 = start[0] + i * dx, start[1] + i * dy
+        xa, ya, xb, yb = max(0, x0), max(0, y0), min(size, x0 + square), min(size, y0 + square)
+        if xa < xb and ya < yb:
+            frames[i, ya:yb, xa:xb] = torch.tensor(colour)
     return frames
 
 

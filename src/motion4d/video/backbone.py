@@ -170,8 +170,10 @@ class VideoBackbone:
         for p in prompts:
             if p not in self._prompt_cache:
                 ids = self.tokenizer(p, padding="max_length", max_length=self.tokenizer.model_max_length,
-                                     truncation=True, return_tensors="pt").input_ids.to(self.device)
-                self._prompt_cache[p] = self.text_encoder(ids)[0].to(self.dtype)
+                                     truncation=True, return_tensors="pt").input_ids
+                encoder_device = next(self.text_encoder.parameters()).device  # may be offloaded to the CPU
+                hidden = self.text_encoder(ids.to(encoder_device))[0]
+                self._prompt_cache[p] = hidden.to(self.device, self.dtype)
             out.append(self._prompt_cache[p])
         return torch.cat(out)
 

@@ -7,7 +7,8 @@ next to the file, else ``caption.txt`` in its folder, else the config's ``captio
 A clip is ``num_frames`` frames taken every ``stride = max(1, round(native_fps / fps))`` frames from a random start
 (drawn from a seeded generator), resized to cover ``width x height`` and centre-cropped (no distortion).
 
-Latent cache: each clip is VAE-encoded once into ``<cache>/clip-<i>.safetensors`` holding ``latents`` [C, F, h, w],
+Latent cache: each clip is VAE-encoded once (posterior mean; MotionDirector caches one posterior *sample*, which
+for the real VAE differs from the mean by far less than the diffusion noise) into ``<cache>/clip-<i>.safetensors`` holding ``latents`` [C, F, h, w],
 ``text`` [L, D] (the caption's CLIP embedding) and, for images, ``latents_flip`` (horizontally flipped), with the
 source, caption and clip position in its metadata. The cache is keyed by the source file, its size and mtime, the
 clip settings and the base model, so editing any of them re-encodes.
@@ -187,11 +188,10 @@ def build_latent_cache(backbone, items: list[MediaItem], cache_dir: str | Path, 
             continue
         gen = torch.Generator().manual_seed(seed * 1_000_003 + i)
         frames, info = load_clip(item, num_frames=num_frames, fps=fps, width=width, height=height, generator=gen)
-        enc_gen = torch.Generator(backbone.device).manual_seed(seed + i)
-        tensors = {"latents": backbone.encode_frames(frames, generator=enc_gen)[0].float().cpu(),
+        tensors = {"latents": backbone.encode_frames(frames, sample=False)[0].float().cpu(),
                    "text": backbone.encode_prompt(item.caption)[0].float().cpu()}
         if item.kind == "image":
-            tensors["latents_flip"] = backbone.encode_frames(frames.flip(2), generator=enc_gen)[0].float().cpu()
+            tensors["latents_flip"] = backbone.encode_frames(frames.flip(2), sample=False)[0].float().cpu()
         meta = {"key": key, "source": str(item.path), "caption": item.caption, "kind": item.kind,
                 "num_frames": str(frames.shape[0]), **{k2: str(v) for k2, v in info.items()}}
         _write(file, tensors, meta)

@@ -90,7 +90,7 @@ class _Trainer:
         from motion4d.video.backbone import VideoBackbone
         from motion4d.video.checkpointing import enable_gradient_checkpointing
         from motion4d.video.data import build_latent_cache, find_media, load_cached_clip
-        from motion4d.video.lora import DualPathLoRA
+        from motion4d.video.lora import get_lora
 
         cfg = self.cfg
         device = resolve_device(cfg.device)
@@ -105,6 +105,8 @@ class _Trainer:
         if self.out.exists() and any(self.out.iterdir()) and not self.resume and (self.out / "config.yaml").exists():
             raise ValueError(f"output folder {str(self.out)!r} already holds a run; pass --resume to continue it "
                              f"or choose another output_dir")
+        if self.resume and latest_checkpoint(self.out) is None:
+            raise ValueError(f"--resume: no checkpoint in {str(self.out / 'checkpoints')!r} yet; run without --resume")
         bb = self._backbone or VideoBackbone.from_pretrained(
             cfg.model, device=str(self.acc.device), precision=precision if precision != "no" else "fp32")
         bb.check_size(cfg.data.width, cfg.data.height)
@@ -128,7 +130,11 @@ class _Trainer:
         self.val_text = {p: bb.encode_prompt(p) for p in self.val_prompts + [""]}
         bb.text_encoder.to("cpu")
         # adapters
-        self.lora = DualPathLoRA(bb.unet)
+        self.lora = get_lora(bb.unet)
+        clash = [n for n in ("spatial", "temporal") if n in self.lora.adapters]
+        if clash:
+            raise ValueError(f"the backbone's UNet already has adapter(s) {', '.join(clash)}; remove them first "
+                             f"(motion4d.video.lora.get_lora(unet).remove(name)) or load a fresh backbone")
         self.train_spatial = cfg.lora.spatial
         self.train_temporal = cfg.lora.temporal and self.has_video
         if cfg.lora.temporal and not self.has_video:
