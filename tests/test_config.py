@@ -70,3 +70,14 @@ def test_unknown_preset_lists_available():
     with pytest.raises(ConfigError, match="unknown nothing preset 'x'"):
         load_config(Outer, preset=("nothing", "x"))
 
+
+
+def test_several_presets_apply_in_order(tmp_path, monkeypatch):
+    import motion4d.config.core as core
+
+    (tmp_path / "grp").mkdir()
+    (tmp_path / "grp" / "a.yaml").write_text("name: a\ninner:\n  iters: 1\n  mode: rgba\n")
+    (tmp_path / "grp" / "b.yaml").write_text("inner:\n  iters: 2\n")
+    monkeypatch.setattr(core, "preset_path", lambda group, name: tmp_path / group / f"{name}.yaml")
+    cfg = load_config(Outer, preset=[("grp", "a"), ("grp", "b")], overrides=["name=c"])
+    assert (cfg.name, cfg.inner.iters, cfg.inner.mode) == ("c", 2, "rgba")

@@ -42,16 +42,18 @@ def list_presets(group: str) -> list[str]:
     return sorted(p.stem for p in root.glob("*.yaml")) if root.is_dir() else []
 
 
-def load_config(schema: type[C], *, preset: tuple[str, str] | None = None, file: str | Path | None = None,
-                overrides: Sequence[str] = (), data: dict | None = None) -> C:
-    """Build a ``schema`` dataclass from defaults, then a preset, a YAML file, a dict and overrides.
+def load_config(schema: type[C], *, preset: tuple[str, str] | Sequence[tuple[str, str]] | None = None,
+                file: str | Path | None = None, overrides: Sequence[str] = (), data: dict | None = None) -> C:
+    """Build a ``schema`` dataclass from defaults, then presets, a YAML file, a dict and overrides.
 
-    Later sources win. ``overrides`` are ``"a.b=value"`` strings; values are parsed as YAML
-    scalars/lists (``lr=1e-3``, ``views=[0,90]``, ``name=null``).
+    Later sources win. ``preset`` is one ``(group, name)`` pair or a list of them (applied in order).
+    ``overrides`` are ``"a.b=value"`` strings; values are parsed as YAML scalars/lists
+    (``lr=1e-3``, ``views=[0,90]``, ``name=null``).
     """
     merged: dict = {}
-    if preset is not None:
-        _deep_update(merged, _read_yaml(preset_path(*preset)), schema, "")
+    presets = [] if not preset else [preset] if isinstance(preset[0], str) else list(preset)
+    for group, name in presets:
+        _deep_update(merged, _read_yaml(preset_path(group, name)), schema, "")
     if file is not None:
         path = Path(file)
         if not path.is_file():

@@ -116,32 +116,7 @@ def load_train_config(config: str | None = None, presets: list[str] | tuple[str,
                       overrides: list[str] | tuple[str, ...] = ()) -> TrainMotionConfig:
     """Defaults < presets (in order, from ``presets/motion/``) < the YAML ``config`` file < ``key=value``
     overrides. Unknown keys and bad values raise :class:`motion4d.config.ConfigError` naming them."""
-    from pathlib import Path
+    from motion4d.config import load_config
 
-    import yaml
-
-    from motion4d.config import load_config, preset_path
-
-    merged: dict = {}
-    sources = [preset_path("motion", p) for p in presets]
-    if config is not None:
-        if not Path(config).is_file():
-            raise ConfigError(f"config file {str(config)!r} does not exist")
-        sources.append(Path(config))
-    for src in sources:
-        try:
-            data = yaml.safe_load(Path(src).read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"config file {str(src)!r} is not valid YAML: {e}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file {str(src)!r} must hold a mapping of keys")
-        _merge(merged, data)
-    return load_config(TrainMotionConfig, data=merged, overrides=list(overrides))
-
-
-def _merge(dst: dict, src: dict) -> None:
-    for k, v in src.items():
-        if isinstance(v, dict) and isinstance(dst.get(k), dict):
-            _merge(dst[k], v)
-        else:
-            dst[k] = v
+    return load_config(TrainMotionConfig, preset=[("motion", p) for p in presets], file=config,
+                       overrides=list(overrides))
