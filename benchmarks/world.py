@@ -12,7 +12,6 @@ Times are wall-clock on whatever machine runs it (it may be shared; say so when 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time

@@ -62,9 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         code = args.func(args)
-    except (CLIError, ValueError, FileNotFoundError) as e:
-        from motion4d.config import ConfigError  # noqa: F401  (ConfigError is a ValueError)
-
+    except (CLIError, ValueError, FileNotFoundError) as e:  # ConfigError is a ValueError
         print(f"motion4d {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

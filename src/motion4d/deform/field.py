@@ -11,7 +11,6 @@ The heads end in zero-initialised linear layers, so a fresh field is the exact i
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
 
 import torch
 from torch import nn

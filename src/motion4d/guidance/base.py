@@ -242,6 +242,33 @@ class Guidance(torch.nn.Module):
     def _load(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _load_text_diffusion(self, unet_cls: Any, purpose: str, label: str, unet_hook: Any = None) -> Any:
+        """Load a text-conditioned diffusers model (unet, vae, text encoder, tokenizer, scheduler).
+
+        Sets ``vae``, ``unet``, ``scheduler``, ``alphas_cumprod``, ``prediction_type`` and ``prompts``;
+        ``unet_hook(unet)`` runs before the UNet is moved to the compute device (e.g. to load a LoRA).
+        Returns the model's folder.
+        """
+        from diffusers import AutoencoderKL
+
+        from motion4d.guidance.loading import (check_layout, load_component, load_scheduler, load_text_encoder,
+                                               load_tokenizer, resolve_model)
+        from motion4d.guidance.prompts import PromptEncoder
+
+        root = resolve_model(self.cfg.model, purpose)
+        check_layout(root, ("unet", "vae", "text_encoder", "tokenizer", "scheduler"), f"{label} {self.cfg.model!r}")
+        dev, dt = self.device_, self.dtype
+        self.vae = load_component(AutoencoderKL, root, "vae", dt, dev)
+        self.unet = load_component(unet_cls, root, "unet", dt, dev)
+        if unet_hook is not None:
+            unet_hook(self.unet)
+            self.unet.to(dev, dt)
+        self.scheduler = load_scheduler(root)
+        self.alphas_cumprod = self.scheduler.alphas_cumprod.to(dev)
+        self.prediction_type = self.scheduler.config.get("prediction_type", "epsilon")
+        self.prompts = PromptEncoder(load_tokenizer(root), load_text_encoder(root, dt, dev), dev, dt)
+        return root
+
     @property
     def render_spec(self) -> RenderSpec:
         return RenderSpec()

@@ -50,22 +50,9 @@ class MVDreamGuidance(Guidance):
         return RenderSpec(views=self.cfg.mvdream.views, height=self.cfg.height, width=self.cfg.width)
 
     def _load(self) -> None:
-        from diffusers import AutoencoderKL
-
-        from motion4d.guidance.loading import (check_layout, load_component, load_scheduler, load_text_encoder,
-                                               load_tokenizer, resolve_model)
         from motion4d.guidance.mv_unet import MultiViewUNetModel
-        from motion4d.guidance.prompts import PromptEncoder
 
-        root = resolve_model(self.cfg.model, "MVDream multi-view guidance")
-        check_layout(root, ("unet", "vae", "text_encoder", "tokenizer", "scheduler"),
-                     f"MVDream model {self.cfg.model!r}")
-        dev, dt = self.device_, self.dtype
-        self.vae = load_component(AutoencoderKL, root, "vae", dt, dev)
-        self.unet = load_component(MultiViewUNetModel, root, "unet", dt, dev)
-        self.scheduler = load_scheduler(root)
-        self.alphas_cumprod = self.scheduler.alphas_cumprod.to(dev)
-        self.prompts = PromptEncoder(load_tokenizer(root), load_text_encoder(root, dt, dev), dev, dt)
+        self._load_text_diffusion(MultiViewUNetModel, "MVDream multi-view guidance", "MVDream model")
 
     def cameras_of(self, condition: Condition, batch: int) -> torch.Tensor:
         """MVDream camera vectors ``[batch, 16]`` for the renders."""

@@ -50,22 +50,13 @@ class StableDiffusionGuidance(Guidance):
         return RenderSpec(views=1, height=self.cfg.height, width=self.cfg.width)
 
     def _load(self) -> None:
-        from diffusers import AutoencoderKL, UNet2DConditionModel
+        from diffusers import UNet2DConditionModel
 
-        from motion4d.guidance.loading import (check_layout, load_component, load_scheduler, load_text_encoder,
-                                               load_tokenizer, resolve_model)
-        from motion4d.guidance.prompts import PromptEncoder
+        from motion4d.guidance.loading import check_layout, load_component, load_scheduler, resolve_model
 
-        root = resolve_model(self.cfg.model, "Stable Diffusion " + ("VSD" if self.vsd else "SDS") + " guidance")
-        check_layout(root, ("unet", "vae", "text_encoder", "tokenizer", "scheduler"),
-                     f"Stable Diffusion model {self.cfg.model!r}")
+        self._load_text_diffusion(UNet2DConditionModel, "Stable Diffusion " + ("VSD" if self.vsd else "SDS")
+                                  + " guidance", "Stable Diffusion model")
         dev, dt = self.device_, self.dtype
-        self.vae = load_component(AutoencoderKL, root, "vae", dt, dev)
-        self.unet = load_component(UNet2DConditionModel, root, "unet", dt, dev)
-        self.scheduler = load_scheduler(root)
-        self.alphas_cumprod = self.scheduler.alphas_cumprod.to(dev)
-        self.prediction_type = self.scheduler.config.get("prediction_type", "epsilon")
-        self.prompts = PromptEncoder(load_tokenizer(root), load_text_encoder(root, dt, dev), dev, dt)
         self.lora_unet, self.lora_prediction_type = self.unet, self.prediction_type
         if self.vsd and self.cfg.vsd.lora_model:
             # 4D-fy: the particle model is a separate checkpoint (SD 2.1, 768 px, v-prediction) sharing

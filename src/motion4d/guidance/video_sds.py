@@ -126,25 +126,13 @@ class VideoSDSGuidance(Guidance):
                           frames=self.cfg.video.num_frames)
 
     def _load(self) -> None:
-        from diffusers import AutoencoderKL, UNet3DConditionModel
+        from diffusers import UNet3DConditionModel
 
-        from motion4d.guidance.loading import (check_layout, load_component, load_scheduler, load_text_encoder,
-                                               load_tokenizer, resolve_model)
-        from motion4d.guidance.prompts import PromptEncoder
+        def load_motion_lora(unet):
+            self.lora_loader(unet, self.cfg.video.lora_path, self.cfg.video.lora_scale)
 
-        root = resolve_model(self.cfg.model, "text-to-video SDS guidance")
-        check_layout(root, ("unet", "vae", "text_encoder", "tokenizer", "scheduler"),
-                     f"text-to-video model {self.cfg.model!r}")
-        dev, dt = self.device_, self.dtype
-        self.vae = load_component(AutoencoderKL, root, "vae", dt, dev)
-        self.unet = load_component(UNet3DConditionModel, root, "unet", dt, dev)
-        if self.cfg.video.lora_path:
-            self.lora_loader(self.unet, self.cfg.video.lora_path, self.cfg.video.lora_scale)
-            self.unet.to(dev, dt)
-        self.scheduler = load_scheduler(root)
-        self.alphas_cumprod = self.scheduler.alphas_cumprod.to(dev)
-        self.prediction_type = self.scheduler.config.get("prediction_type", "epsilon")
-        self.prompts = PromptEncoder(load_tokenizer(root), load_text_encoder(root, dt, dev), dev, dt)
+        self._load_text_diffusion(UNet3DConditionModel, "text-to-video SDS guidance", "text-to-video model",
+                                  load_motion_lora if self.cfg.video.lora_path else None)
 
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
         """Latents ``[B, 4, F, h, w]`` of clips ``[B, F, 3, H, W]``; with ``video.low_ram_vae = k`` only k
