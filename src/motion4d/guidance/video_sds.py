@@ -23,7 +23,7 @@ from typing import Any, Callable
 import torch
 
 from motion4d.guidance.base import (Condition, Guidance, RenderSpec, cfg_combine, clean_grad, predicted_eps, sds_loss,
-                                    sds_weight)
+                                    sds_weight, to_bchw)
 
 __all__ = ["VideoSDSGuidance", "apply_lora_safetensors", "to_video"]
 
@@ -31,19 +31,17 @@ LoraLoader = Callable[[torch.nn.Module, str, float], None]
 
 
 def to_video(images: torch.Tensor) -> torch.Tensor:
-    """Clips ``[B, F, 3, H, W]`` from ``[F, H, W, 3]``, ``[F, 3, H, W]``, ``[B, F, H, W, 3]`` or ``[B, F, 3, H, W]``."""
+    """Clips ``[B, F, 3, H, W]`` from ``[F, H, W, 3]``, ``[F, 3, H, W]``, ``[B, F, H, W, 3]`` or ``[B, F, 3, H, W]``.
+
+    Each frame is read as :func:`~motion4d.guidance.base.to_bchw` reads images (RGBA on white).
+    """
     x = images
     if x.ndim == 4:
         x = x[None]
     if x.ndim != 5:
         raise ValueError(f"video guidance needs frames [F,H,W,3] or clips [B,F,H,W,3], got {tuple(images.shape)}")
-    if x.shape[-1] in (3, 4):                   # channels-last wins when both readings are possible
-        x = x.permute(0, 1, 4, 2, 3)
-    if x.shape[2] == 4:
-        x = x[:, :, :3] * x[:, :, 3:] + (1 - x[:, :, 3:])
-    if x.shape[2] != 3:
-        raise ValueError(f"video frames must have 3 (RGB) or 4 (RGBA) channels, got shape {tuple(images.shape)}")
-    return x
+    frames = to_bchw(x.flatten(0, 1), name="video frames")
+    return frames.reshape(x.shape[0], x.shape[1], *frames.shape[1:])
 
 
 def apply_lora_safetensors(unet: torch.nn.Module, path: str | Path, scale: float = 1.0,
