@@ -132,6 +132,10 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, nargs="+", default=[1e-3, 3e-3],
                    help="LoRA learning rates to try, each on the same pretrained base (default 1e-3 3e-3)")
     p.add_argument("--spatial", action="store_true", help="also train the spatial LoRA (default: temporal only)")
+    p.add_argument("--noise-prior", type=float, default=0.0,
+                   help="sample from sqrt(p) * DDIM-inverted reference latent + sqrt(1-p) * noise, as MotionDirector "
+                        "recommends (0.1-0.5) for one-video motions; the inversion uses the base model, so before "
+                        "and after training start from the same latents (default 0: pure noise)")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -143,6 +147,8 @@ def main(argv=None) -> int:
     from motion4d.video.lora import get_lora
     from motion4d.video.motion import global_shifts
     from motion4d.video.sampling import sample_video
+    from motion4d.video.inversion import ddim_invert, mix_noise_prior
+    from motion4d.video.sampling import initial_noise
     from motion4d.video.train import train_motion
 
     steps = args.steps or (60 if args.quick else 150)
@@ -163,12 +169,20 @@ def main(argv=None) -> int:
 
         ref_lat = bb.encode_frames(torch.from_numpy(clip).float(), sample=False)[0]  # [C, F, h, w]
         ref_lat_desc = motion_descriptors(_latent_frames(ref_lat))
+        inverted = None
+        if args.noise_prior > 0:
+            inverted = ddim_invert(bb.unet, bb.scheduler_config, ref_lat[None], bb.encode_prompt(""), steps=20,
+                                   show_progress=False)
 
         def evaluate():
             rows = []
             for s in range(n_seeds):
+                init = None
+                if inverted is not None:
+                    noise = initial_noise(tuple(inverted.shape), 1000 + s, bb.device, bb.dtype)
+                    init = mix_noise_prior(inverted, noise, args.noise_prior)
                 out = sample_video(bb, "lower", num_frames=frames, width=size, height=size, steps=20, guidance=1.0,
-                                   seed=1000 + s, show_progress=False)
+                                   seed=1000 + s, latents=init, show_progress=False)
                 row = {f"pixel_{k}": v for k, v in compare(out.frames[0].numpy(), ref).items()}
                 row.update({f"latent_{k}": v for k, v in compare(_latent_frames(out.latents[0]), ref_lat_desc).items()})
                 row["latent_rel_err"] = float((out.latents[0].float() - ref_lat).norm() / ref_lat.norm())
@@ -196,6 +210,7 @@ def main(argv=None) -> int:
         check_off = evaluate()  # adapters removed: the "before" numbers come back
         elapsed = time.time() - t0
     result = {"clip": clip_name, "steps": steps, "seeds": n_seeds, "frames": frames, "size": size,
+              "noise_prior": args.noise_prior,
               "reference_mean_shift": global_shifts(clip).mean(0).tolist(),
               "before": before, "after": runs,
               "adapters_removed": check_off, "paths": "spatial+temporal" if args.spatial else "temporal",
@@ -205,7 +220,7 @@ def main(argv=None) -> int:
               "pretrain_loss_last20": float(np.mean(pre_losses[-20:])) if pre_losses else None,
               "pretrain_seconds": round(pre_time, 1)}
     print(f"motion overfit ({clip_name}; base pretrained {pre_steps} steps on random moving squares, "
-          f"LoRA {steps} steps, {n_seeds} seeds, {frames}x{size}x{size})")
+          f"LoRA {steps} steps, {n_seeds} seeds, {frames}x{size}x{size}, noise prior {args.noise_prior:g})")
     if pre_losses:
         print(f"base pretraining loss: first 20 {result['pretrain_loss_first20']:.4f}, last 20 "
               f"{result['pretrain_loss_last20']:.4f}; {result['pretrain_seconds']} s")
