@@ -1,19 +1,8 @@
 """Single-frame spatial path: temporal layers are really skipped; gradient checkpointing is exact."""
-import pytest
 import torch
 
-from _video_tiny import load_tiny, single_thread, tiny_model_dir, unet_out
+from _video_tiny import load_tiny, tiny_model_dir, unet_out
 from motion4d.video.temporal_bypass import temporal_bypass, temporal_modules
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _threads():
-    yield from single_thread()
-
-
-@pytest.fixture(scope="module")
-def bb(tmp_path_factory):
-    return load_tiny(tiny_model_dir(tmp_path_factory))
 
 
 def _perturb_temporal(unet, seed):

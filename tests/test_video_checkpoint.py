@@ -2,14 +2,9 @@
 import pytest
 import torch
 
-from _video_tiny import build_tiny_model, load_tiny, single_thread, tiny_model_dir, unet_out
+from _video_tiny import build_tiny_model, load_tiny, tiny_model_dir, unet_out
 from motion4d.video.checkpoint import load_lora, read_lora, save_adapter
 from motion4d.video.lora import DualPathLoRA
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _threads():
-    yield from single_thread()
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,8 @@
 import pytest
 import torch
 
-from _video_tiny import load_tiny, single_thread, tiny_model_dir, unet_out
+from _video_tiny import load_tiny, tiny_model_dir, unet_out
 from motion4d.video.lora import DualPathLoRA
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _threads():
-    yield from single_thread()
 
 
 def _md_list(lora, name):

@@ -2,13 +2,8 @@
 import pytest
 import torch
 
-from _video_tiny import load_tiny, single_thread, tiny_model_dir, write_square_video
+from _video_tiny import load_tiny, tiny_model_dir, write_square_video
 from motion4d.video.data import build_latent_cache, clip_indices, find_media, load_clip, resize_frames
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _threads():
-    yield from single_thread()
 
 
 def test_clip_indices_follow_target_fps():
@@ -32,7 +27,7 @@ def test_resize_covers_and_crops():
 
 
 def test_media_captions_and_errors(tmp_path):
-    v = write_square_video(tmp_path / "a.mp4")
+    write_square_video(tmp_path / "a.mp4")
     (tmp_path / "a.txt").write_text("a square moves right\n")
     write_square_video(tmp_path / "b.mp4")
     from PIL import Image

@@ -2,13 +2,8 @@
 import pytest
 import torch
 
-from _video_tiny import load_tiny, single_thread, tiny_model_dir, unet_out, write_square_video
+from _video_tiny import load_tiny, tiny_model_dir, unet_out, write_square_video
 from motion4d.video.lora import DualPathLoRA, target_module_names
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _threads():
-    yield from single_thread()
 
 
 @pytest.fixture(scope="module")

@@ -4,18 +4,8 @@ import json
 import pytest
 import torch
 
-from _video_tiny import load_tiny, single_thread, tiny_model_dir, write_square_video
+from _video_tiny import write_square_video
 from motion4d.video.sampling import DDIM
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _threads():
-    yield from single_thread()
-
-
-@pytest.fixture(scope="module")
-def bb(tmp_path_factory):
-    return load_tiny(tiny_model_dir(tmp_path_factory))
 
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])

@@ -4,14 +4,9 @@ import json
 import pytest
 import torch
 
-from _video_tiny import single_thread, tiny_model_dir, write_square_video
+from _video_tiny import tiny_model_dir, write_square_video
 from motion4d.config import ConfigError, list_presets
 from motion4d.video.config import load_train_config
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _threads():
-    yield from single_thread()
 
 
 def test_presets_load_and_combine():
