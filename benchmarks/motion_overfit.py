@@ -1,25 +1,31 @@
-"""Motion overfit check: does a temporal LoRA trained on one clip move the tiny model's samples towards that
-clip's motion?
+"""Motion overfit check: does a temporal LoRA trained on one shapes-world clip make a tiny text-to-video model's
+samples move more like that clip?
 
 Usage:
-    PYTHONPATH=src python benchmarks/motion_overfit.py [--quick] [--clip world|square] [--json PATH]
+    PYTHONPATH=src python benchmarks/motion_overfit.py [--quick] [--seeds N] [--steps N [N ...]] [--json PATH]
+        [--reference world|square] [--base-world squares|world] [--noise-prior P] [--spatial]
 
-Builds the tiny test text-to-video model (tests/_video_tiny.py sizes, offline), takes one reference clip (a
-shapes-world scene rendered by ``motion4d.world`` when available, else a procedural moving square), trains
-dual-path LoRAs on it with ``train_motion``, and compares samples from several seeds (pure noise, no noise prior)
-before and after training with two appearance-free motion measures:
+Offline and CPU-sized (tests/_video_overfit.py holds the pieces, shared with tests/test_video_overfit.py):
 
-* ``shift_err``: mean distance (pixels) between the per-frame-pair global translation of the sample and of the
-  reference (phase correlation of consecutive grey frames, sub-pixel by parabolic peak fit);
-* ``energy_corr``: Pearson correlation over time between the sample's and the reference's frame-difference energy
-  (mean |frame[i+1] - frame[i]|), i.e. whether motion happens at the same moments.
+1. **Base model.** The tests' tiny text-to-video model (UNet3D width 16, random VAE with latents rescaled to unit
+   variance, v-prediction) pretrained for 2000 steps as a denoiser of the square world (one square moving by
+   -2, 0 or 2 px/frame per axis; ``tests/data/motion_overfit_base.safetensors``, about 20 min to remake) or of
+   256 shapes-world scenes (``--base-world world``, cached under ``.cache/motion_overfit/``). Its samples from
+   noise move in random directions.
+2. **Reference.** ``make_scene(4, objects="box", motions="translate")``, "a cyan box moving to the right", front
+   view, 32x32, 8 frames (``--reference square``: a square-world square moving right, the control).
+3. **Temporal LoRA.** ``train_motion`` on that one clip (temporal path, appearance-debiased loss, rank 8; with
+   ``--spatial`` also the spatial path, switched off when sampling), evaluated after each ``--steps`` total.
+4. **Evaluation.** The same seeds sampled (20 DDIM steps, no guidance; pure noise or ``--noise-prior P``) before,
+   after, and with the adapter removed again (equals "before"). Motion is compared in latent space with
+   :mod:`motion4d.metrics.motion`: ``velocity_err`` (distance between the mean per-frame shifts, latent
+   px/frame), ``shift_err``, ``energy_corr``, the samples' mean speed and velocity, and how many seeds got closer.
 
-Lower ``shift_err`` and higher ``energy_corr`` after training mean the samples move more like the clip.
+Figures and their exact commands: notes/issue-6.md.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -31,210 +37,117 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-
-def motion_descriptors(frames) -> dict:
-    return {"frames": frames}
-
-
-def compare(sample, ref: dict) -> dict:
-    from motion4d.video.motion import global_shifts, motion_distance
-
-    out = motion_distance(sample, ref["frames"])
-    out["mean_shift"] = global_shifts(sample).mean(0).tolist()
-    return out
-
-
-def _latent_frames(latents: torch.Tensor) -> np.ndarray:
-    """Latents [C, F, h, w] -> pseudo-frames [F, h, w, C] (motion measures only use their channel mean)."""
-    return latents.float().permute(1, 2, 3, 0).cpu().numpy()
-
-
-def reference_clip(kind: str, num_frames: int, size: int) -> tuple[np.ndarray, str]:
-    """The clip the LoRA learns: [F, H, W, 3] float in [0, 1] and a description."""
-    if kind == "world":
-        from motion4d.world import make_scene, write_scene
-
-        scene = make_scene(3, motions="translate", num_objects=1, num_frames=num_frames, size=size, num_points=600,
-                           background=(0.1, 0.1, 0.3))
-        with tempfile.TemporaryDirectory() as d:
-            write_scene(scene, Path(d) / "s", views=False, gaussians=False, video=False)
-            import imageio.v3 as iio
-
-            files = sorted((Path(d) / "s" / "reference").glob("*.png"))
-            rgba = np.stack([iio.imread(f) for f in files]).astype(np.float32) / 255.0
-        bg = np.asarray(scene.background, dtype=np.float32)
-        return rgba[..., :3] * rgba[..., 3:4] + (1 - rgba[..., 3:4]) * bg, f"shapes world seed 3: {scene.caption}"
-    from _video_tiny import moving_square_clip
-
-    return moving_square_clip(num_frames, size=size, square=size // 3, dx=2, dy=1).numpy(), \
-        "moving square (dx=2, dy=1 px/frame)"
-
-
-def random_square_clips(n: int, num_frames: int, size: int, seed: int) -> torch.Tensor:
-    """``n`` clips [n, F, H, W, 3] of one square (random colour, size, start) moving with a random integer
-    velocity in [-2, 2]^2 (static included) on a random dark background: the base model's 'pretraining' world."""
-    from _video_tiny import moving_square_clip
-
-    g = np.random.default_rng(seed)
-    clips = []
-    for _ in range(n):
-        sq = int(g.integers(size // 4, size // 2))
-        clips.append(moving_square_clip(
-            num_frames, size=size, square=sq, dx=int(g.integers(-2, 3)), dy=int(g.integers(-2, 3)),
-            background=tuple(g.uniform(0.0, 0.4, 3)), colour=tuple(g.uniform(0.5, 1.0, 3)),
-            start=(int(g.integers(0, size - sq)), int(g.integers(0, size - sq)))))
-    return torch.stack(clips)
-
-
-def pretrain_base(bb, steps: int, num_frames: int, size: int, batch: int = 4, lr: float = 2e-3) -> list[float]:
-    """Train the tiny UNet's own weights as a denoiser of random moving squares (epsilon prediction), so that
-    its samples are squares moving in random directions before any LoRA is trained. Returns the losses."""
-    from diffusers import DDIMScheduler
-
-    clips = random_square_clips(64, num_frames, size, seed=123)
-    # like SD's 0.18215, pick the VAE scaling factor that gives the (random) VAE's latents unit variance
-    bb.vae.register_to_config(scaling_factor=1.0)
-    raw_std = float(torch.cat([bb.encode_frames(c, sample=False) for c in clips[:16]]).std())
-    bb.vae.register_to_config(scaling_factor=1.0 / raw_std)
-    lat = torch.cat([bb.encode_frames(c, sample=False) for c in clips])            # [64, C, F, h, w]
-    text = bb.encode_prompt("lower")
-    alphas = DDIMScheduler.from_config(bb.scheduler_config).alphas_cumprod
-    unet = bb.unet
-    unet.requires_grad_(True).train()
-    opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.0)
-    g = torch.Generator().manual_seed(0)
-    losses = []
-    for _ in range(steps):
-        idx = torch.randint(0, len(lat), (batch,), generator=g)
-        z0 = lat[idx]
-        t = torch.randint(0, len(alphas), (batch,), generator=g)
-        a = alphas[t].view(-1, 1, 1, 1, 1)
-        eps = torch.randn(z0.shape, generator=g)
-        pred = unet(a.sqrt() * z0 + (1 - a).sqrt() * eps, t, encoder_hidden_states=text.expand(batch, -1, -1)).sample
-        loss = torch.nn.functional.mse_loss(pred, eps)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-    unet.requires_grad_(False).eval()
-    return losses
-
+DEFAULT_BASE = ROOT / "tests" / "data" / "motion_overfit_base.safetensors"
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="fewer steps and seeds")
-    p.add_argument("--clip", choices=["world", "square"], default="square")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default 150, quick 60)")
-    p.add_argument("--seeds", type=int, default=None, help="sample seeds (default 8, quick 4)")
-    p.add_argument("--pretrain-steps", type=int, default=None,
-                   help="steps of base-model pretraining on random moving squares (default 600, quick 200)")
-    p.add_argument("--width-mult", type=int, default=2, help="UNet width (8 * this) of the benchmark's tiny model")
-    p.add_argument("--lr", type=float, nargs="+", default=[1e-3, 3e-3],
-                   help="LoRA learning rates to try, each on the same pretrained base (default 1e-3 3e-3)")
-    p.add_argument("--spatial", action="store_true", help="also train the spatial LoRA (default: temporal only)")
+    p.add_argument("--quick", action="store_true", help="fewer seeds and LoRA steps (checks the script)")
+    p.add_argument("--seeds", type=int, default=None, help="sample seeds (default 16, quick 4)")
+    p.add_argument("--steps", type=int, nargs="+", default=None,
+                   help="evaluate after each of these total LoRA steps (default 150 300, quick 20)")
+    p.add_argument("--lr", type=float, default=3e-3, help="LoRA learning rate (default 3e-3)")
+    p.add_argument("--rank", type=int, default=8, help="LoRA rank (default 8)")
+    p.add_argument("--spatial", action="store_true",
+                   help="train the spatial LoRA too (MotionDirector's dual path); samples use the temporal one only")
     p.add_argument("--noise-prior", type=float, default=0.0,
-                   help="sample from sqrt(p) * DDIM-inverted reference latent + sqrt(1-p) * noise, as MotionDirector "
-                        "recommends (0.1-0.5) for one-video motions; the inversion uses the base model, so before "
-                        "and after training start from the same latents (default 0: pure noise)")
+                   help="sample from sqrt(p) x the reference's DDIM inversion + sqrt(1-p) x noise (default 0)")
+    p.add_argument("--base-world", choices=["squares", "world"], default="squares",
+                   help="the base's pretraining clips: square world, or shapes-world scenes (seeds 5000+, "
+                        "translate/bounce)")
+    p.add_argument("--pretrain-steps", type=int, default=2000, help="base pretraining steps (default 2000)")
+    p.add_argument("--base", type=Path, default=None,
+                   help="pretrained base UNet file; pretrained and written there when missing (default: "
+                        "tests/data/motion_overfit_base.safetensors for the square world, "
+                        ".cache/motion_overfit/base-world.safetensors for the shapes world)")
+    p.add_argument("--pretrain-only", action="store_true", help="stop after writing --base")
+    p.add_argument("--reference", choices=["world", "square"], default="world",
+                   help="the clip the LoRA learns: the shapes-world scene (default), or a square-world square "
+                        "moving right at 2 px/frame (the control: a motion the base can already make)")
+    p.add_argument("--scene-seed", type=int, default=4, help="shapes-world seed of the reference (default 4)")
+    p.add_argument("--object", default="box", help="its object kind (default box: 'a cyan box moving to the right')")
+    p.add_argument("--fovy", type=float, default=49.1, help="reference camera's vertical field of view (degrees)")
+    p.add_argument("--max-shift", type=float, default=2.0, help="largest motion searched, latent px per frame")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
-    torch.set_num_threads(1)
-    from _video_tiny import build_tiny_model, load_tiny
+    torch.set_num_threads(args.threads)
+    from _video_overfit import (SPEED, evaluate, latent_motion, load_or_pretrain_base, make_base_model,
+                                reference_latents, train_lora, world_clip, world_clips)
+    from _video_tiny import load_tiny, moving_square_clip
 
-    from motion4d.config import load_config
-    from motion4d.video.config import TrainMotionConfig
-    from motion4d.video.outputs import write_mp4
+    from motion4d.metrics.motion import global_shifts
     from motion4d.video.lora import get_lora
-    from motion4d.video.motion import global_shifts
-    from motion4d.video.sampling import sample_video
-    from motion4d.video.inversion import ddim_invert, mix_noise_prior
-    from motion4d.video.sampling import initial_noise
-    from motion4d.video.train import train_motion
 
-    steps = args.steps or (60 if args.quick else 150)
-    n_seeds = args.seeds or (4 if args.quick else 8)
-    pre_steps = args.pretrain_steps if args.pretrain_steps is not None else (200 if args.quick else 600)
-    frames, size = 8, 32
-    clip, clip_name = reference_clip(args.clip, frames, size)
-    ref = motion_descriptors(clip)
+    n_seeds = args.seeds or (4 if args.quick else 16)
+    stages = sorted(args.steps or ([20] if args.quick else [150, 300]))
+    seeds = [1000 + s for s in range(n_seeds)]
+    base_file = args.base or (DEFAULT_BASE if args.base_world == "squares"
+                              else ROOT / ".cache" / "motion_overfit" / "base-world.safetensors")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        w = 8 * args.width_mult
-        model = build_tiny_model(tmp / "model", channels=(w, w))
-        video = write_mp4(clip, tmp / "clip.mp4", fps=8)
+        model = make_base_model(tmp / "model")
         bb = load_tiny(model)
-        t0 = time.time()
-        pre_losses = pretrain_base(bb, pre_steps, frames, size) if pre_steps else []
-        pre_time = time.time() - t0
-
-        ref_lat = bb.encode_frames(torch.from_numpy(clip).float(), sample=False)[0]  # [C, F, h, w]
-        ref_lat_desc = motion_descriptors(_latent_frames(ref_lat))
-        inverted = None
-        if args.noise_prior > 0:
-            inverted = ddim_invert(bb.unet, bb.scheduler_config, ref_lat[None], bb.encode_prompt(""), steps=20,
-                                   show_progress=False)
-
-        def evaluate():
-            rows = []
-            for s in range(n_seeds):
-                init = None
-                if inverted is not None:
-                    noise = initial_noise(tuple(inverted.shape), 1000 + s, bb.device, bb.dtype)
-                    init = mix_noise_prior(inverted, noise, args.noise_prior)
-                out = sample_video(bb, "lower", num_frames=frames, width=size, height=size, steps=20, guidance=1.0,
-                                   seed=1000 + s, latents=init, show_progress=False)
-                row = {f"pixel_{k}": v for k, v in compare(out.frames[0].numpy(), ref).items()}
-                row.update({f"latent_{k}": v for k, v in compare(_latent_frames(out.latents[0]), ref_lat_desc).items()})
-                row["latent_rel_err"] = float((out.latents[0].float() - ref_lat).norm() / ref_lat.norm())
-                rows.append(row)
-            keys = [k for k in rows[0] if not k.endswith("mean_shift")]
-            return {k: float(np.mean([r[k] for r in rows])) for k in keys}
+        data = world_clips(256, 5000) if args.base_world == "world" and not base_file.is_file() else None
+        base = load_or_pretrain_base(bb, base_file, args.pretrain_steps, data=data)
+        if args.pretrain_only:
+            print(f"base model: {base}")
+            return 0
+        if args.reference == "world":
+            clip, caption = world_clip(args.scene_seed, args.fovy, objects=args.object)
+            name = f"shapes world seed {args.scene_seed}: {caption}"
+        else:
+            clip = moving_square_clip(8, 32, 10, SPEED, 0, background=(0.05,) * 3, colour=(0.3, 0.9, 0.9),
+                                      start=(4, 11)).numpy()
+            name = f"square world: a cyan square moving right at {SPEED} px/frame"
+        gif, ref = reference_latents(bb, clip, tmp)
 
         t0 = time.time()
-        before = evaluate()
-        runs = {}
-        for lr in args.lr:
-            cfg = load_config(TrainMotionConfig, data={
-                "model": str(model), "output_dir": str(tmp / f"run-{lr:g}"), "seed": 0,
-                "data": {"paths": [str(video)], "caption": "lower", "num_frames": frames, "width": size,
-                         "height": size, "clips_per_video": 1},
-                "lora": {"rank": 8, "dropout": 0.0, "spatial": args.spatial}, "steps": steps, "lr": lr,
-                "weight_decay": 0.0, "checkpoint_every": steps, "validation": {"every": -1}})
-            res = train_motion(cfg, backbone=bb, show_progress=False)
-            losses = [e["loss_temporal"] for e in res.losses if "loss_temporal" in e]
-            runs[f"lr={lr:g}"] = {**evaluate(), "loss_temporal_first10": float(np.mean(losses[:10])),
-                                  "loss_temporal_last10": float(np.mean(losses[-10:]))}
+        before = evaluate(bb, ref, seeds, args.max_shift, args.noise_prior)
+        after, losses = {}, []
+        for k, total in enumerate(stages):   # train to each stage's total, resuming the same run
             lora = get_lora(bb.unet)
-            for name in list(lora.adapters):
-                lora.remove(name)
-        check_off = evaluate()  # adapters removed: the "before" numbers come back
-        elapsed = time.time() - t0
-    result = {"clip": clip_name, "steps": steps, "seeds": n_seeds, "frames": frames, "size": size,
-              "noise_prior": args.noise_prior,
-              "reference_mean_shift": global_shifts(clip).mean(0).tolist(),
-              "before": before, "after": runs,
-              "adapters_removed": check_off, "paths": "spatial+temporal" if args.spatial else "temporal",
-              "seconds": round(elapsed, 1),
-              "pretrain_steps": pre_steps, "unet_width": 8 * args.width_mult,
-              "pretrain_loss_first20": float(np.mean(pre_losses[:20])) if pre_losses else None,
-              "pretrain_loss_last20": float(np.mean(pre_losses[-20:])) if pre_losses else None,
-              "pretrain_seconds": round(pre_time, 1)}
-    print(f"motion overfit ({clip_name}; base pretrained {pre_steps} steps on random moving squares, "
-          f"LoRA {steps} steps, {n_seeds} seeds, {frames}x{size}x{size}, noise prior {args.noise_prior:g})")
-    if pre_losses:
-        print(f"base pretraining loss: first 20 {result['pretrain_loss_first20']:.4f}, last 20 "
-              f"{result['pretrain_loss_last20']:.4f}; {result['pretrain_seconds']} s")
-    keys = list(before)
-    print(f"{'':16s}" + "".join(f"{k:>22s}" for k in keys))
-    table = {"before": before, **{f"after {k}": v for k, v in runs.items()}, "adapters removed": check_off}
-    for name, row in table.items():
-        print(f"{name:16s}" + "".join(f"{row[k]:22.3f}" for k in keys))
-    for k, v in runs.items():
-        print(f"temporal loss {k}: first 10 steps {v['loss_temporal_first10']:.4f}, last 10 "
-              f"{v['loss_temporal_last10']:.4f}")
-    print(f"{result['seconds']} s after pretraining")
+            for adapter in list(lora.adapters):
+                lora.remove(adapter)
+            res = train_lora(bb, model, gif, tmp / "run", steps=total, lr=args.lr, rank=args.rank,
+                             spatial=args.spatial, resume=k > 0, show_progress=True)
+            losses += [e["loss_temporal"] for e in res.losses]
+            with get_lora(bb.unet).scaled(**({"spatial": 0.0} if args.spatial else {})):
+                after[total] = evaluate(bb, ref, seeds, args.max_shift, args.noise_prior)
+        lora = get_lora(bb.unet)
+        for adapter in list(lora.adapters):
+            lora.remove(adapter)
+        removed = evaluate(bb, ref, seeds, args.max_shift, args.noise_prior)
+        seconds = time.time() - t0
+
+    ref_velocity = global_shifts(latent_motion(ref), args.max_shift).mean(0)
+    result = {
+        "reference": name, "reference_velocity": ref_velocity.round(3).tolist(), "base_world": args.base_world,
+        "base": base, "seeds": n_seeds, "lr": args.lr, "rank": args.rank, "spatial": args.spatial,
+        "noise_prior": args.noise_prior, "max_shift": args.max_shift, "loss_temporal": losses,
+        "before": before, "after": {str(k): v for k, v in after.items()}, "adapter_removed": removed,
+        "seeds_closer": {str(k): sum(a["velocity_err"] < b["velocity_err"]
+                                     for a, b in zip(v["per_seed"], before["per_seed"])) for k, v in after.items()},
+        "seconds_after_base": round(seconds, 1)}
+
+    print(f"\nmotion overfit: {name}; reference velocity {ref_velocity.round(2).tolist()} latent px/frame")
+    print(f"base: {args.base_world} ({base.get('steps')} steps); temporal LoRA rank {args.rank}, lr {args.lr:g}"
+          f"{', with spatial LoRA (off when sampling)' if args.spatial else ''}; noise prior {args.noise_prior:g}; "
+          f"{n_seeds} seeds")
+    print(f"{'':22s}{'velocity_err':>13s}{'shift_err':>11s}{'energy_corr':>13s}{'speed':>8s}{'mean vx':>9s}"
+          f"{'mean vy':>9s}{'closer':>8s}")
+    rows = [("before", before, "")] + [(f"after {k} steps", v, f"{result['seeds_closer'][str(k)]}/{n_seeds}")
+                                       for k, v in after.items()] + [("adapter removed", removed, "")]
+    for label, row, closer in rows:
+        vx, vy = np.mean([r["velocity"] for r in row["per_seed"]], axis=0)
+        print(f"{label:22s}{row['velocity_err']:13.3f}{row['shift_err']:11.3f}{row['energy_corr']:13.3f}"
+              f"{row['speed']:8.3f}{vx:9.3f}{vy:9.3f}{closer:>8s}")
+    print(f"temporal loss first 10 {np.mean(losses[:10]):.4f}, last 10 {np.mean(losses[-10:]):.4f}; "
+          f"{result['seconds_after_base']} s after the base")
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        from motion4d.utils.io import write_json
+
+        write_json(args.json, result)
+        print(f"wrote {args.json}")
     return 0
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from _video_tiny import moving_square_clip
-from motion4d.video.motion import global_shifts, motion_distance
+from motion4d.metrics.motion import global_shifts, motion_distance
 
 
 def test_global_shifts_recover_known_translation():
@@ -26,3 +26,23 @@ def test_motion_distance_ignores_appearance():
     assert motion_distance(ref, ref)["shift_err"] == 0.0
     with pytest.raises(ValueError, match="different frame counts"):
         motion_distance(moving_square_clip(4), ref)
+
+
+def test_channels_do_not_cancel_and_velocity_err():
+    """Latent channels may carry opposite-signed copies of an object: their mean is blank, yet the shift is
+    found from the summed cross-power spectra."""
+    clip = moving_square_clip(6, size=32, square=10, dx=2, dy=-1, start=(2, 12))
+    grey = clip.mean(-1, keepdim=True)
+    two_signs = np.concatenate([grey.numpy(), -grey.numpy()], axis=-1)  # channel mean is exactly 0
+    np.testing.assert_allclose(global_shifts(two_signs), np.tile([2.0, -1.0], (5, 1)), atol=0.3)
+    d = motion_distance(two_signs, moving_square_clip(6, dx=0, dy=0))
+    assert d["velocity_err"] == pytest.approx(np.hypot(2.0, 1.0), abs=0.3)
+
+
+def test_max_shift_limits_the_search():
+    fast = moving_square_clip(3, size=32, square=8, dx=6, dy=0, start=(1, 10))
+    assert global_shifts(fast)[0, 0] == pytest.approx(6.0, abs=0.3)
+    limited = global_shifts(fast, max_shift=2)
+    assert np.all(np.abs(limited) <= 2.5)
+    with pytest.raises(ValueError, match="max_shift"):
+        global_shifts(fast, max_shift=-1)
