@@ -5,18 +5,18 @@ Usage:
     PYTHONPATH=src python benchmarks/motion_overfit.py [--quick] [--seeds N] [--steps N [N ...]] [--json PATH]
         [--reference world|square] [--base-world squares|world] [--noise-prior P] [--spatial]
 
-Offline and CPU-sized (tests/_video_overfit.py holds the pieces, shared with tests/test_video_overfit.py):
+Offline and CPU-sized (the pieces are in tests/_video_overfit.py, shared with tests/test_video_overfit.py):
 
 1. **Base model.** The tests' tiny text-to-video model (UNet3D width 16, random VAE with latents rescaled to unit
    variance, v-prediction) pretrained for 2000 steps as a denoiser of the square world (one square moving by
-   -2, 0 or 2 px/frame per axis; ``tests/data/motion_overfit_base.safetensors``, about 20 min to remake) or of
-   256 shapes-world scenes (``--base-world world``, cached under ``.cache/motion_overfit/``). Its samples from
-   noise move in random directions.
+   -2, 0 or 2 px/frame per axis) or on 256 shapes-world scenes (``--base-world world``: seeds 5000-5255, one
+   object translating or bouncing). Both bases are in ``tests/data/`` (about 20-25 min each to remake with
+   ``--pretrain-only --base NEW_FILE``).
 2. **Reference.** ``make_scene(4, objects="box", motions="translate")``, "a cyan box moving to the right", front
    view, 32x32, 8 frames (``--reference square``: a square-world square moving right, the control).
 3. **Temporal LoRA.** ``train_motion`` on that one clip (temporal path, appearance-debiased loss, rank 8; with
    ``--spatial`` also the spatial path, switched off when sampling), evaluated after each ``--steps`` total.
-4. **Evaluation.** The same seeds sampled (20 DDIM steps, no guidance; pure noise or ``--noise-prior P``) before,
+4. **Evaluation.** The same seeds sampled (20 DDIM steps, no guidance; noise prior 0.5 by default, 0 = pure noise) before,
    after, and with the adapter removed again (equals "before"). Motion is compared in latent space with
    :mod:`motion4d.metrics.motion`: ``velocity_err`` (distance between the mean per-frame shifts, latent
    px/frame), ``shift_err``, ``energy_corr``, the samples' mean speed and velocity, and how many seeds got closer.
@@ -37,7 +37,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-DEFAULT_BASE = ROOT / "tests" / "data" / "motion_overfit_base.safetensors"
+BASES = {"squares": ROOT / "tests" / "data" / "motion_overfit_base_squares.safetensors",
+         "world": ROOT / "tests" / "data" / "motion_overfit_base_world.safetensors"}
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -49,16 +50,19 @@ def main(argv=None) -> int:
     p.add_argument("--rank", type=int, default=8, help="LoRA rank (default 8)")
     p.add_argument("--spatial", action="store_true",
                    help="train the spatial LoRA too (MotionDirector's dual path); samples use the temporal one only")
-    p.add_argument("--noise-prior", type=float, default=0.0,
-                   help="sample from sqrt(p) x the reference's DDIM inversion + sqrt(1-p) x noise (default 0)")
-    p.add_argument("--base-world", choices=["squares", "world"], default="squares",
+    p.add_argument("--noise-prior", type=float, default=0.5,
+                   help="sample from sqrt(p) x the reference's DDIM inversion + sqrt(1-p) x noise (default 0.5, "
+                        "MotionDirector's single-video setting; 0: pure noise)")
+    p.add_argument("--invert-with", choices=["current", "base"], default="current",
+                   help="noise prior: invert the reference with the model being sampled (current, as generate-video "
+                        "does) or always with the base (the same starting latents before and after)")
+    p.add_argument("--base-world", choices=["squares", "world"], default="world",
                    help="the base's pretraining clips: square world, or shapes-world scenes (seeds 5000+, "
                         "translate/bounce)")
     p.add_argument("--pretrain-steps", type=int, default=2000, help="base pretraining steps (default 2000)")
     p.add_argument("--base", type=Path, default=None,
                    help="pretrained base UNet file; pretrained and written there when missing (default: "
-                        "tests/data/motion_overfit_base.safetensors for the square world, "
-                        ".cache/motion_overfit/base-world.safetensors for the shapes world)")
+                        "tests/data/motion_overfit_base_<world>.safetensors)")
     p.add_argument("--pretrain-only", action="store_true", help="stop after writing --base")
     p.add_argument("--reference", choices=["world", "square"], default="world",
                    help="the clip the LoRA learns: the shapes-world scene (default), or a square-world square "
@@ -71,7 +75,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from _video_overfit import (SPEED, evaluate, latent_motion, load_or_pretrain_base, make_base_model,
+    from _video_overfit import (SPEED, evaluate, invert, latent_motion, load_or_pretrain_base, make_base_model,
                                 reference_latents, train_lora, world_clip, world_clips)
     from _video_tiny import load_tiny, moving_square_clip
 
@@ -81,8 +85,7 @@ def main(argv=None) -> int:
     n_seeds = args.seeds or (4 if args.quick else 16)
     stages = sorted(args.steps or ([20] if args.quick else [150, 300]))
     seeds = [1000 + s for s in range(n_seeds)]
-    base_file = args.base or (DEFAULT_BASE if args.base_world == "squares"
-                              else ROOT / ".cache" / "motion_overfit" / "base-world.safetensors")
+    base_file = args.base or BASES[args.base_world]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model = make_base_model(tmp / "model")
@@ -102,7 +105,8 @@ def main(argv=None) -> int:
         gif, ref = reference_latents(bb, clip, tmp)
 
         t0 = time.time()
-        before = evaluate(bb, ref, seeds, args.max_shift, args.noise_prior)
+        fixed = invert(bb, ref) if args.noise_prior > 0 and args.invert_with == "base" else None
+        before = evaluate(bb, ref, seeds, args.max_shift, args.noise_prior, fixed)
         after, losses = {}, []
         for k, total in enumerate(stages):   # train to each stage's total, resuming the same run
             lora = get_lora(bb.unet)
@@ -112,18 +116,18 @@ def main(argv=None) -> int:
                              spatial=args.spatial, resume=k > 0, show_progress=True)
             losses += [e["loss_temporal"] for e in res.losses]
             with get_lora(bb.unet).scaled(**({"spatial": 0.0} if args.spatial else {})):
-                after[total] = evaluate(bb, ref, seeds, args.max_shift, args.noise_prior)
+                after[total] = evaluate(bb, ref, seeds, args.max_shift, args.noise_prior, fixed)
         lora = get_lora(bb.unet)
         for adapter in list(lora.adapters):
             lora.remove(adapter)
-        removed = evaluate(bb, ref, seeds, args.max_shift, args.noise_prior)
+        removed = evaluate(bb, ref, seeds, args.max_shift, args.noise_prior, fixed)
         seconds = time.time() - t0
 
     ref_velocity = global_shifts(latent_motion(ref), args.max_shift).mean(0)
     result = {
         "reference": name, "reference_velocity": ref_velocity.round(3).tolist(), "base_world": args.base_world,
         "base": base, "seeds": n_seeds, "lr": args.lr, "rank": args.rank, "spatial": args.spatial,
-        "noise_prior": args.noise_prior, "max_shift": args.max_shift, "loss_temporal": losses,
+        "noise_prior": args.noise_prior, "invert_with": args.invert_with, "max_shift": args.max_shift, "loss_temporal": losses,
         "before": before, "after": {str(k): v for k, v in after.items()}, "adapter_removed": removed,
         "seeds_closer": {str(k): sum(a["velocity_err"] < b["velocity_err"]
                                      for a, b in zip(v["per_seed"], before["per_seed"])) for k, v in after.items()},
@@ -131,7 +135,8 @@ def main(argv=None) -> int:
 
     print(f"\nmotion overfit: {name}; reference velocity {ref_velocity.round(2).tolist()} latent px/frame")
     print(f"base: {args.base_world} ({base.get('steps')} steps); temporal LoRA rank {args.rank}, lr {args.lr:g}"
-          f"{', with spatial LoRA (off when sampling)' if args.spatial else ''}; noise prior {args.noise_prior:g}; "
+          f"{', with spatial LoRA (off when sampling)' if args.spatial else ''}; noise prior {args.noise_prior:g}"
+          f"{' (inverted by ' + args.invert_with + ' model)' if args.noise_prior else ''}; "
           f"{n_seeds} seeds")
     print(f"{'':22s}{'velocity_err':>13s}{'shift_err':>11s}{'energy_corr':>13s}{'speed':>8s}{'mean vx':>9s}"
           f"{'mean vy':>9s}{'closer':>8s}")

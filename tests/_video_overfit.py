@@ -1,11 +1,12 @@
-"""The motion overfit setup shared by tests/test_video_overfit.py and benchmarks/motion_overfit.py.
+"""The motion overfit setup shared by tests/test_video_overfit.py and benchmarks/motion_overfit.py: base model,
+pretraining worlds, reference clips, LoRA run, evaluation.
 
-A tiny text-to-video model (tests/_video_tiny.py, UNet width 16, v-prediction) pretrained as a denoiser of the
-*square world* (one square moving by -2, 0 or 2 px/frame along each axis) samples squares moving in random
-directions. A temporal LoRA trained on one shapes-world clip should make those samples move like the clip; the
-motion is compared in latent space with :mod:`motion4d.metrics.motion`. The pretrained base is stored as a
-safetensors file (UNet weights + the VAE scaling factor in its metadata): tests/data/ holds the one the test uses,
-written by ``benchmarks/motion_overfit.py --pretrain-only --base tests/data/motion_overfit_base.safetensors``.
+A tiny text-to-video model (tests/_video_tiny.py, UNet width 16, v-prediction) is pretrained as a denoiser of the
+*square world* (one square moving by -2, 0 or 2 px/frame along each axis) or of the shapes world (one object
+translating or bouncing). A temporal LoRA trained on one shapes-world clip should make its samples move like the
+clip; the motion is compared in latent space with :mod:`motion4d.metrics.motion`. A pretrained base is a
+safetensors file (UNet weights + the VAE scaling factor in its metadata); tests/data/ holds both
+(``benchmarks/motion_overfit.py --pretrain-only --base FILE`` writes a new one).
 """
 from __future__ import annotations
 
@@ -192,22 +193,27 @@ def train_lora(bb, model: Path, gif: Path, out: Path, *, steps: int, lr: float =
     return train_motion(cfg, backbone=bb, resume=resume, show_progress=show_progress)
 
 
-def evaluate(bb, ref_latents: torch.Tensor, seeds: list[int], max_shift: float, noise_prior: float = 0.0) -> dict:
+def invert(bb, ref_latents: torch.Tensor) -> torch.Tensor:
+    """20-step DDIM inversion [1, C, F, h, w] of the reference by the UNet as it is now (empty prompt, no CFG)."""
+    from motion4d.video.inversion import ddim_invert
+
+    return ddim_invert(bb.unet, bb.scheduler_config, ref_latents[None], bb.encode_prompt(""), steps=20,
+                       show_progress=False)
+
+
+def evaluate(bb, ref_latents: torch.Tensor, seeds: list[int], max_shift: float, noise_prior: float = 0.0,
+             inverted: torch.Tensor | None = None) -> dict:
     """Sample one clip per seed (pure noise, or with ``noise_prior`` p: ``sqrt(p)`` x the DDIM inversion of the
-    reference by the model as it is now + ``sqrt(1 - p)`` x the seed's noise, as ``generate-video`` does) and compare
-    each sample's latent motion with the reference's. Returns the means and a row per seed."""
+    reference + ``sqrt(1 - p)`` x the seed's noise) and compare each sample's latent motion with the reference's.
+    The inversion is ``inverted`` when given, else made by the model as it is now (as ``generate-video`` does).
+    Returns the means and a row per seed."""
     from motion4d.metrics.motion import global_shifts, motion_distance
-    from motion4d.video.inversion import ddim_invert, mix_noise_prior
+    from motion4d.video.inversion import mix_noise_prior
     from motion4d.video.sampling import initial_noise, sample_video
 
-    shape = (1, *ref_latents.shape)
-    inverted = None
+    noise = torch.cat([initial_noise((1, *ref_latents.shape), s) for s in seeds])
     if noise_prior > 0:
-        inverted = ddim_invert(bb.unet, bb.scheduler_config, ref_latents[None], bb.encode_prompt(""), steps=20,
-                               show_progress=False)
-    noise = torch.cat([initial_noise(shape, s) for s in seeds])
-    if inverted is not None:
-        noise = mix_noise_prior(inverted, noise, noise_prior)
+        noise = mix_noise_prior(invert(bb, ref_latents) if inverted is None else inverted, noise, noise_prior)
     out = sample_video(bb, [PROMPT] * len(seeds), num_frames=FRAMES, width=SIZE, height=SIZE, steps=20,
                        guidance=1.0, latents=noise, decode=False, show_progress=False)
     rows = []
