@@ -83,9 +83,9 @@ def make_base_model(folder: Path) -> Path:
 
 def pretrain_base(bb, steps: int, *, clips: int = 256, batch: int = 4, lr: float = 2e-3,
                   data: torch.Tensor | None = None, show_progress: bool = True) -> list[float]:
-    """Train all UNet weights as a v-prediction denoiser of :func:`square_world_clips` (cosine learning rate to 5%),
-    after setting the VAE scaling factor that gives its latents unit variance (SD's 0.18215 plays that role).
-    Returns the loss per step."""
+    """Train all UNet weights as a v-prediction denoiser of ``data`` [n, F, H, W, 3] (default: ``clips`` clips of
+    :func:`square_world_clips`) with a cosine learning rate down to 5 %, after setting the VAE scaling factor that
+    gives its latents unit variance (SD's 0.18215 plays that role). Returns the loss per step."""
     from diffusers import DDIMScheduler
 
     from motion4d.utils.progress import progress
