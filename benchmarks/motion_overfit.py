@@ -74,6 +74,19 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
+    # checked before anything is loaded or pretrained (a missing base takes ~20 min to make)
+    for name in ("seeds", "rank", "pretrain_steps", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.steps is not None and min(args.steps) < 1:
+        p.error(f"--steps must be >= 1 each, got {args.steps}")
+    if not 0.0 <= args.noise_prior <= 1.0:
+        p.error(f"--noise-prior must be in [0, 1], got {args.noise_prior}")
+    if args.lr <= 0 or args.max_shift <= 0:
+        p.error(f"--lr and --max-shift must be > 0, got {args.lr} and {args.max_shift}")
+    if args.pretrain_only and args.base is None:
+        p.error("--pretrain-only needs --base NEW_FILE (the defaults in tests/data/ already exist)")
     torch.set_num_threads(args.threads)
     from _video_overfit import (SPEED, evaluate, invert, latent_motion, load_or_pretrain_base, make_base_model,
                                 reference_latents, train_lora, world_clip, world_clips)

@@ -48,14 +48,13 @@ def world_clip(seed: int = 4, fovy: float = 49.1, objects: str | None = "box",
                motion: str = "translate") -> tuple[np.ndarray, str]:
     """The reference: a one-object translating shapes-world scene seen by its front camera,
     [F, H, W, 3] float in [0, 1] on the dark background, and its caption."""
-    from motion4d.camera import Cameras
     from motion4d.world import make_scene
-    from motion4d.world.dataset import composite, render_rgba
+    from motion4d.world.dataset import composite, render_rgba, scene_cameras
 
-    scene = make_scene(seed, objects=objects, motions=motion, num_objects=1, num_frames=FRAMES, size=SIZE, num_points=600,
-                       background=(0.05, 0.05, 0.05), fovy=fovy)
-    cam = Cameras.orbit(0.0, 0.0, scene.spec["camera"]["radius"], fovy, SIZE)
-    frames = [composite(render_rgba(scene.gaussians_at(f / (FRAMES - 1)), cam, scene.background)[0],
+    scene = make_scene(seed, objects=objects, motions=motion, num_objects=1, num_frames=FRAMES, size=SIZE,
+                       num_points=600, background=(0.05, 0.05, 0.05), fovy=fovy)
+    ref_camera = scene_cameras(scene, include_ref=True)[0]     # "ref": elevation 0, azimuth 0
+    frames = [composite(render_rgba(scene.gaussians_at(f / (FRAMES - 1)), ref_camera, scene.background)[0],
                         scene.background) for f in range(FRAMES)]
     return torch.stack(frames).numpy(), scene.caption
 
