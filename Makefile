@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 export MPLBACKEND := Agg
-# torch/OpenMP threads spin-wait by default; on a shared or busy CPU that costs up to 8x (see notes/issue-2.md)
+# torch/OpenMP threads spin-wait by default; on a shared or busy CPU that costs up to 8x (see docs/benchmarks.md)
 export OMP_WAIT_POLICY := PASSIVE
 
 .PHONY: venv demo test bench clean

@@ -21,7 +21,7 @@ Offline and CPU-sized (the pieces are in tests/_video_overfit.py, shared with te
    :mod:`motion4d.metrics.motion`: ``velocity_err`` (distance between the mean per-frame shifts, latent
    px/frame), ``shift_err``, ``energy_corr``, the samples' mean speed and velocity, and how many seeds got closer.
 
-Figures and their exact commands: notes/issue-6.md.
+Figures and their exact commands: docs/benchmarks.md.
 """
 from __future__ import annotations
 

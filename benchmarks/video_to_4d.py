@@ -28,7 +28,7 @@ from pathlib import Path
 #: Single view + GT static: reference video only, dynamic stage only, canonical kept fixed (with one
 #: view and no score distillation, fine-tuning the canonical model would overfit the reference view),
 #: and the isometry loss, without which the field stretches the model to paint the reference view
-#: and the novel views get worse (measured: notes/issue-4.md).
+#: and the novel views get worse (measured: docs/benchmarks.md).
 SINGLE_VIEW = ["input.views=[]", "dynamic.views_per_frame=1", "dynamic.frames_per_step=4",
                "dynamic.optimize_gaussians=false", "dynamic.lambda_rigidity=1e7"]
 

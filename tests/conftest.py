@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 @pytest.fixture(autouse=True, scope="module")
 def _video_tests_on_one_thread(request):
     """The text-to-video tests run torch on one thread: on the shared 2-core test machine two threads per
-    xdist worker made the tiny UNet up to 20x slower (notes/issue-6.md)."""
+    xdist worker made the tiny UNet up to 20x slower (docs/benchmarks.md)."""
     if not request.module.__name__.startswith("test_video_"):
         yield
         return

@@ -1,11 +1,11 @@
 """The measured overfit check: a temporal LoRA trained on one shapes-world clip makes the tiny model's samples move
 more like that clip (setup: tests/_video_overfit.py; the 16-seed figures and the benchmark behind them:
-notes/issue-6.md).
+docs/benchmarks.md).
 
 The base is the tiny v-prediction UNet3D pretrained on shapes-world scenes (tests/data/); samples start from
 MotionDirector's single-video noise prior (p = 0.5, the reference inverted by the model being sampled, as
 ``generate-video --noise-prior`` does). From pure noise the same LoRA does not transfer the motion on this tiny model
-(notes/issue-6.md), so this test does not claim that.
+(docs/benchmarks.md), so this test does not claim that.
 """
 from pathlib import Path
 

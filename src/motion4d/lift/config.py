@@ -1,7 +1,7 @@
 """Typed configuration of the video-to-4D lift (presets in ``presets/lift/*.yaml``).
 
 Loss weights follow DreamGaussian4D (reference RGB 10000 x MSE, mask 1000 x MSE) and
-4DGaussians' regulariser weights; see ``notes/issue-4.md`` and ``research/dg4d.md`` §2.
+4DGaussians' regulariser weights; see ``docs/benchmarks.md`` and ``research/dg4d.md`` §2.
 """
 from __future__ import annotations
 
