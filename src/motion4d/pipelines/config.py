@@ -1,0 +1,111 @@
+"""Typed configs of the pipelines (presets in ``presets/text_to_4d/*.yaml``, ``key=value`` overrides)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from motion4d.config import ConfigError, check_choice
+
+__all__ = ["ClipConfig", "CustomizeConfig", "LiftStageConfig", "TextTo4DConfig", "load_text_to_4d_config",
+           "MAX_PROMPT_CHARS"]
+
+#: CLIP text encoders read 77 tokens; a prompt far longer than that is a mistake, not a description.
+MAX_PROMPT_CHARS = 500
+
+
+@dataclass
+class ClipConfig:
+    """The generated clip (stage ``generate``)."""
+
+    model: str = "auto"
+    """Text-to-video backbone: a registry key (``zeroscope``, ``modelscope``, ``tiny-t2v``), hub id or folder.
+    ``auto``: ZeroScope when it is present locally, else the embedded ``tiny-t2v``."""
+    frames: int = 16
+    width: int = 256
+    height: int = 256
+    steps: int = 30
+    guidance: float = 12.0
+    fps: float = 8.0
+    negative_prompt: str = ""
+    noise_prior: float | None = None
+    """Share of the DDIM-inverted reference clip in the starting noise. ``None``: 0.5 with exactly one
+    reference video (MotionDirector's single-video advice), else 0."""
+    motion_scale: float = 1.0
+    appearance_scale: float = 1.0
+
+    def __post_init__(self):
+        for key in ("frames", "width", "height", "steps"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"clip.{key} must be >= 1, got {getattr(self, key)}")
+        if self.fps <= 0 or self.guidance < 0:
+            raise ConfigError(f"clip.fps must be > 0 and clip.guidance >= 0, got {self.fps}, {self.guidance}")
+        if self.noise_prior is not None and not 0.0 <= self.noise_prior <= 1.0:
+            raise ConfigError(f"clip.noise_prior must be in [0, 1] or null, got {self.noise_prior}")
+
+
+@dataclass
+class CustomizeConfig:
+    """Training of the missing LoRAs (stages ``motion`` and ``appearance``; presets from ``presets/motion``)."""
+
+    motion_preset: str = "auto"
+    """``auto``: ``single_video`` for one reference video, ``multi_videos`` for several."""
+    appearance_preset: str = "auto"
+    """``auto``: ``single_image`` for one image, ``multi_images`` for several."""
+    steps: int | None = None
+    """Training steps of each LoRA (``None``: the preset's)."""
+    overrides: list[str] = field(default_factory=list)
+    """Extra ``key=value`` overrides of the ``train-motion`` config, applied to both LoRAs."""
+
+    def __post_init__(self):
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"customize.steps must be >= 1 or null, got {self.steps}")
+
+
+@dataclass
+class LiftStageConfig:
+    """Video-to-4D of the generated clip (stage ``lift``)."""
+
+    preset: str = "default"
+    novel_view: str = "auto"
+    """Novel-view guidance: ``auto`` (Stable Zero123 when present, else the embedded ``tiny-zero123`` when
+    present, else none, said in one line), ``none``, or a guidance type / model (``zero123``,
+    ``stable-zero123``, a folder)."""
+    matting: str = "auto"
+    """Alpha of the generated clip: ``auto`` (the generator's known background for motion4d-tiny models,
+    else ``rembg``), ``background``, ``rembg`` or a hook ``module:function`` (command line only)."""
+    overrides: list[str] = field(default_factory=list)
+    """``key=value`` overrides of the lift config (``dynamic.iters=200`` ...)."""
+
+
+@dataclass
+class TextTo4DConfig:
+    """Everything ``motion4d text-to-4d`` needs; see :class:`motion4d.pipelines.TextTo4DPipeline`."""
+
+    prompt: str = ""
+    motion: list[str] = field(default_factory=list)
+    """Reference videos (a temporal LoRA is trained on them), or a ``train-motion`` run folder or a
+    ``temporal.safetensors`` file (used as is)."""
+    appearance: list[str] = field(default_factory=list)
+    """Reference images or folders of images (a spatial LoRA is trained), or a run folder or
+    ``spatial.safetensors`` file."""
+    seed: int = 0
+    device: str = "auto"
+    clip: ClipConfig = field(default_factory=ClipConfig)
+    customize: CustomizeConfig = field(default_factory=CustomizeConfig)
+    lift: LiftStageConfig = field(default_factory=LiftStageConfig)
+
+    def __post_init__(self):
+        check_choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda", "mps"))
+        if not 0 <= self.seed < 2 ** 31:
+            raise ConfigError(f"seed must be in [0, 2**31), got {self.seed}")
+
+
+def load_text_to_4d_config(prompt: str | None = None, *, preset: str | None = "default", file: str | None = None,
+                           overrides: list[str] | tuple[str, ...] = (), **fields) -> TextTo4DConfig:
+    """Defaults < preset (``presets/text_to_4d/``) < YAML ``file`` < ``fields`` < ``key=value`` overrides."""
+    from motion4d.config import load_config
+
+    data = {k: v for k, v in fields.items() if v is not None}
+    if prompt is not None:
+        data["prompt"] = prompt
+    return load_config(TextTo4DConfig, preset=("text_to_4d", preset) if preset else None, file=file, data=data,
+                       overrides=list(overrides))

@@ -1,0 +1,266 @@
+"""The stage functions the pipelines chain. Each takes explicit inputs, writes inside its own folder of the
+run and returns its outputs (paths and numbers) for the manifest; none knows about the others."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["resolve_video_model", "known_background", "lora_stage", "generate_stage", "matting_stage",
+           "lift_stage", "export_stage", "evaluate_stage", "report_stage", "novel_view_guidance"]
+
+Log = Callable[[str], None]
+
+
+# ------------------------------------------------------------------------------------------ models
+def resolve_video_model(model: str, log: Log = print) -> str:
+    """``auto`` -> ``zeroscope`` when present locally, else the embedded ``tiny-t2v``; other values unchanged.
+
+    Raises :class:`motion4d.hub.ModelNotFoundError` (with the download command) when neither is available.
+    """
+    from motion4d.hub import ModelNotFoundError, is_present, resolve_pretrained
+
+    if model != "auto":
+        resolve_pretrained(model, purpose="text-to-video")          # fail now, with the download command
+        return model
+    for key in ("zeroscope", "tiny-t2v"):
+        if is_present(key):
+            if key.startswith("tiny-"):
+                log(f"text-to-video: ZeroScope is not present locally; using the embedded {key} (a small model "
+                    f"trained on the shapes world). `motion4d models` says how to download the real one.")
+            return key
+    raise ModelNotFoundError("no text-to-video model is available: download ZeroScope (`motion4d models` prints the "
+                             "command) or pass clip.model=<folder in diffusers layout>")
+
+
+def known_background(model: str) -> list[float] | None:
+    """The generator's background colour, when its folder declares one (``model_index.json`` key
+    ``motion4d.background``: motion4d-tiny models are trained on a plain background), else None."""
+    from motion4d.hub import resolve_pretrained
+
+    index = resolve_pretrained(model) / "model_index.json"
+    try:
+        bg = json.loads(index.read_text()).get("motion4d", {}).get("background")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return [float(v) for v in bg] if isinstance(bg, list) and len(bg) == 3 else None
+
+
+def novel_view_guidance(choice: str, log: Log = print) -> tuple[str, dict[str, Any]]:
+    """``(guidance.kind, guidance.options)`` of the lift for ``lift.novel_view``."""
+    from motion4d.hub import is_present
+
+    if choice == "none":
+        return "none", {}
+    if choice != "auto":
+        if Path(choice).expanduser().is_dir():
+            return "zero123", {"model": choice}
+        return choice, {}
+    if is_present("stable-zero123"):
+        return "stable-zero123", {}
+    if is_present("tiny-zero123"):
+        log("novel views: Stable Zero123 is not present locally; using the embedded tiny-zero123")
+        return "zero123", {"model": "tiny-zero123"}
+    log("novel views: no Zero123 model is present locally, so the lift sees the generated view only "
+        "(lift.novel_view=none); `motion4d models` says how to download stable-zero123")
+    return "none", {}
+
+
+# -------------------------------------------------------------------------------------- video stages
+def lora_stage(inputs: dict[str, list[Path]], kind: str, model: str, cfg, out: Path, log: Log) -> dict[str, Any]:
+    """Train a ``kind`` (temporal | spatial) LoRA on the reference media, or pass a given LoRA file through."""
+    if "lora" in inputs:
+        return {"lora": str(inputs["lora"][0]), "trained": False}
+    media = inputs.get("videos" if kind == "temporal" else "images", [])
+    if not media:
+        return {"lora": None, "trained": False}
+    from motion4d.video.config import load_train_config
+    from motion4d.video.train import train_motion
+
+    c = cfg.customize
+    preset = c.motion_preset if kind == "temporal" else c.appearance_preset
+    if preset == "auto":
+        preset = {("temporal", True): "single_video", ("temporal", False): "multi_videos",
+                  ("spatial", True): "single_image", ("spatial", False): "multi_images"}[(kind, len(media) == 1)]
+    overrides = [f"model={model}", f"output_dir={out}", f"data.paths={json.dumps([str(p) for p in media])}",
+                 f"data.num_frames={cfg.clip.frames}", f"data.width={cfg.clip.width}",
+                 f"data.height={cfg.clip.height}", f"data.fps={cfg.clip.fps}", f"seed={cfg.seed}",
+                 f"device={cfg.device}", "validation.every=-1"]
+    if not any(Path(p).with_suffix(".txt").exists() or (Path(p).parent / "caption.txt").exists() for p in media):
+        overrides.append(f"data.caption={json.dumps(cfg.prompt)}")
+    if c.steps is not None:
+        overrides.append(f"steps={c.steps}")
+    tcfg = load_train_config(presets=[preset], overrides=overrides + list(c.overrides))
+    log(f"{'motion' if kind == 'temporal' else 'appearance'}: training a {kind} LoRA on {len(media)} file(s) "
+        f"({preset}, {tcfg.steps} steps)")
+    resume = (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir())
+    result = train_motion(tcfg, resume=resume)
+    path = result.temporal if kind == "temporal" else result.spatial
+    if path is None:
+        raise RuntimeError(f"train-motion wrote no {kind} LoRA into {out}")
+    return {"lora": Path(path), "trained": True}
+
+
+def generate_stage(cfg, model: str, motion: Any, appearance: Any, prior_video: Path | None, out: Path,
+                   log: Log) -> dict[str, Any]:
+    """The customized clip: ``video`` (mp4), ``frames`` (PNG folder), ``seed``, ``noise_prior``."""
+    from motion4d.video import generate_video
+
+    c = cfg.clip
+    prior = c.noise_prior if c.noise_prior is not None else (0.5 if prior_video is not None else 0.0)
+    if prior > 0 and prior_video is None:
+        raise ValueError("clip.noise_prior > 0 needs exactly one reference motion video")
+    log(f"generate: {model}, {c.frames} frames at {c.width}x{c.height}, noise prior {prior:g}"
+        + (f" from {prior_video.name}" if prior > 0 else ""))
+    res = generate_video(cfg.prompt, out, model=model, motion=_path(motion), appearance=_path(appearance),
+                         motion_scale=c.motion_scale, appearance_scale=c.appearance_scale, noise_prior=prior,
+                         noise_prior_video=prior_video if prior > 0 else None, seed=cfg.seed, num_frames=c.frames,
+                         width=c.width, height=c.height, steps=c.steps, guidance=c.guidance,
+                         negative_prompt=c.negative_prompt, fps=c.fps, device=cfg.device)
+    return {"video": Path(res.paths["mp4"]), "frames": Path(res.paths["frames"]), "seed": res.seed,
+            "noise_prior": prior}
+
+
+def matting_stage(frames_dir: Path, model: str, method: str, out: Path, allow_code: bool,
+                  log: Log) -> dict[str, Any]:
+    """RGBA frames of the clip (``out/000.png`` ...), alpha from :func:`motion4d.pipelines.matting.matte`."""
+    from PIL import Image
+
+    from motion4d.pipelines.matting import matte
+    from motion4d.utils.io import atomic_dir
+
+    files = sorted(Path(frames_dir).glob("*.png"))
+    if not files:
+        raise FileNotFoundError(f"no PNG frames in {frames_dir}")
+    frames = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
+    background = known_background(model)
+    if method == "auto":
+        method = "background" if background is not None else "rembg"
+    log(f"matting: {method}" + (f" (known background {background})" if method == "background" else ""))
+    rgba = matte(frames, method, background=background, allow_code=allow_code)
+    with atomic_dir(out) as tmp:
+        for i, f in enumerate(rgba):
+            Image.fromarray((f * 255).round().astype(np.uint8), "RGBA").save(tmp / f"{i:03d}.png")
+    coverage = float((rgba[..., 3] > 0.5).mean())
+    return {"frames": out, "method": method, "foreground_fraction": round(coverage, 4)}
+
+
+# --------------------------------------------------------------------------------------- 4D stages
+def lift_stage(frames_dir: Path, cfg, motion_lora: Any, model: str, out: Path, log: Log) -> dict[str, Any]:
+    """Video-to-4D of the RGBA clip into ``out`` (no exports yet: they are the next stage)."""
+    from motion4d.lift import lift
+    from motion4d.lift.config import load_lift_config
+
+    kind, options = novel_view_guidance(cfg.lift.novel_view, log)
+    overrides = [f"guidance.kind={kind}", "output.export=false", f"seed={cfg.seed}", f"device={cfg.device}",
+                 "input.segmentation=alpha", "input.num_frames=0"] + list(cfg.lift.overrides)
+    lcfg = load_lift_config(cfg.lift.preset, overrides=overrides,
+                            data={"guidance": {"options": options}} if options else None)
+    resume = (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir())
+    lift(frames_dir, out, lcfg, resume=resume, log=log)
+    return {"result": out / "result.json", "guidance": kind}
+
+
+def export_stage(lift_dir: Path, frames_dir: Path, log: Log) -> dict[str, Any]:
+    """Exports of the lift result (PLY sequence, videos, OBJ sequence, animated GLB) inside ``lift_dir``."""
+    from motion4d.lift.api import export_result
+    from motion4d.lift.config import load_lift_config
+    from motion4d.lift.inputs import load_input
+    from motion4d.lift.result import load_result
+
+    cfg = load_lift_config(None, file=lift_dir / "config.yaml")
+    data = load_input(frames_dir, cfg.input, cfg.camera)
+    files = export_result(load_result(lift_dir), lift_dir, cfg, data, log=log)
+    out: dict[str, Any] = {"canonical": lift_dir / "canonical.ply"}
+    for key, value in files.items():
+        out[key] = Path(value) if not isinstance(value, list) else [Path(v) for v in value]
+    return out
+
+
+def evaluate_stage(run: Path, cfg, clip: dict, rgba: dict, motion: dict, log: Log) -> dict[str, Any]:
+    """Scores of the result against the request; writes ``run/scores.json``.
+
+    * ``ref_psnr``: the 4D result seen from the reference camera against the matted clip (dB);
+    * ``motion_err_clip``: velocity error (px/frame, :func:`motion4d.metrics.motion_distance`) of that render
+      against the generated clip;
+    * ``motion_err_reference``: the same against the reference motion video, when there is exactly one.
+    """
+    import torch
+
+    from motion4d.lift.config import load_lift_config
+    from motion4d.lift.inputs import load_input
+    from motion4d.lift.result import load_result
+    from motion4d.metrics import motion_distance, psnr
+    from motion4d.render import render
+    from motion4d.utils.io import write_json
+
+    lift_dir = run / "lift"
+    lcfg = load_lift_config(None, file=lift_dir / "config.yaml")
+    data = load_input(rgba["frames"], lcfg.input, lcfg.camera)
+    result = load_result(lift_dir)
+    bg = torch.tensor(lcfg.camera.background, dtype=torch.float32)
+    target = data.composite(bg)[0]                                              # [F, H, W, 3]
+    cam = data.cameras[0]
+    with torch.no_grad():
+        renders = torch.stack([render(result.gaussians_at(t), cam, background=bg).rgb[0]
+                               for t in result.times()]).clamp(0, 1)
+    scores: dict[str, Any] = {"ref_psnr": float(psnr(renders, target).mean()),
+                              "motion_err_clip": motion_distance(renders.numpy(), target.numpy())["velocity_err"]}
+    skipped: dict[str, str] = {}
+    videos = motion.get("videos", [])
+    if len(videos) == 1:
+        ref = _read_clip(videos[0], len(renders), renders.shape[1:3])
+        scores["motion_err_reference"] = motion_distance(renders.numpy(), ref)["velocity_err"]
+    else:
+        skipped["motion_err_reference"] = "needs exactly one reference motion video"
+    skipped["clip_score"] = "needs tiny-clip or a local CLIP model (not wired yet)"
+    write_json(run / "scores.json", {"scores": scores, "skipped": skipped})
+    log("scores: " + ", ".join(f"{k} {v:.3g}" for k, v in scores.items()))
+    return {"scores": run / "scores.json", **scores}
+
+
+def report_stage(run: Path, manifest, prompt: str, clip: dict, exported: dict, motion: dict, log: Log) -> dict:
+    """``run/report.html`` from the manifest and the stage outputs."""
+    from motion4d.pipelines.report import Report, write_report
+
+    media: dict[str, Path] = {}
+    videos = motion.get("videos", [])
+    if len(videos) == 1 and videos[0].suffix.lower() in (".mp4", ".webm", ".gif"):
+        ref_copy = run / "clip" / f"reference{videos[0].suffix.lower()}"
+        if not ref_copy.exists():
+            import shutil
+
+            shutil.copyfile(videos[0], ref_copy)
+        media["reference motion"] = ref_copy
+    media["generated clip"] = clip["video"]
+    for key, label in (("reference_video", "generated clip | 4D render"), ("turntable_video", "turntable")):
+        if isinstance(exported.get(key), Path):
+            media[label] = exported[key]
+    scores = json.loads((run / "scores.json").read_text())
+    path = write_report(run, Report(title=manifest.route, prompt=prompt, media=media,
+                                    glb=exported.get("animation") if isinstance(exported.get("animation"), Path)
+                                    else None, scores={**scores["scores"], **{k: f"skipped: {v}" for k, v in
+                                                                              scores["skipped"].items()}},
+                                    timings=manifest.timings(), config=manifest.config))
+    log(f"report: {path}")
+    return {"report": path}
+
+
+def _path(value: Any) -> Path | None:
+    return None if value is None else Path(value)
+
+
+def _read_clip(path: Path, num_frames: int, size: tuple[int, int]) -> np.ndarray:
+    """``float32 [num_frames, H, W, 3]`` of a video, frames picked evenly and resized to ``size``."""
+    import imageio.v3 as iio
+    from PIL import Image
+
+    frames = np.asarray(iio.imread(path))
+    if frames.ndim == 3:
+        frames = frames[None]
+    idx = np.linspace(0, len(frames) - 1, num_frames).round().astype(int)
+    h, w = size
+    return np.stack([np.asarray(Image.fromarray(frames[i][..., :3]).resize((w, h), Image.BILINEAR))
+                     for i in idx]).astype(np.float32) / 255.0

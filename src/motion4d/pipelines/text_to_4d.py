@@ -1,0 +1,161 @@
+"""``TextTo4DPipeline``: prompt (+ reference motion, + reference appearance) -> 4D Gaussians, in one run folder.
+
+Stages (each resumable, recorded in ``RUN/manifest.json``; see :mod:`motion4d.pipelines.manifest`)::
+
+    motion      temporal LoRA: trained on the reference videos (MotionDirector), or taken from a run / file
+    appearance  spatial LoRA: trained on the reference images, or taken from a run / file
+    generate    the customized clip (noise prior from the reference video when there is exactly one)
+    matting     the object's alpha in every frame          -> RUN/clip/rgba/000.png ...
+    lift        static + dynamic 4D Gaussians (video-to-4D) -> RUN/lift/
+    export      PLY sequence, reference and turntable videos, OBJ sequence, animated GLB (in RUN/lift/)
+    evaluate    scores                                      -> RUN/scores.json
+    report      RUN/report.html
+
+Run folder::
+
+    manifest.json  config.yaml  motion/  appearance/  clip/{video.mp4, frames/, rgba/}  lift/  scores.json  report.html
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from motion4d.config import config_to_dict, config_to_yaml
+from motion4d.pipelines.config import MAX_PROMPT_CHARS, TextTo4DConfig
+from motion4d.pipelines.manifest import RunManifest
+from motion4d.utils.io import atomic_path
+
+__all__ = ["TextTo4DPipeline", "TextTo4DResult", "VIDEO_SUFFIXES", "IMAGE_SUFFIXES"]
+
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".avi", ".mkv", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+STAGES = ["motion", "appearance", "generate", "matting", "lift", "export", "evaluate", "report"]
+
+
+@dataclass
+class TextTo4DResult:
+    """A finished run: its folder, the manifest, the scores and the main output paths."""
+
+    run_dir: Path
+    manifest: RunManifest
+    scores: dict[str, Any]
+    outputs: dict[str, Path]
+
+
+class TextTo4DPipeline:
+    """The paper's system: text (+ motion, + appearance) -> customized clip -> 4D.
+
+    Every input is checked when the pipeline is built, before any model loads. Calling it again on the same
+    folder with the same config continues the run (finished stages are kept; a stage cut off half-way
+    continues from its own checkpoints).
+
+    Example::
+
+        cfg = load_text_to_4d_config("a red ball jumping", motion=["jump.mp4"])
+        result = TextTo4DPipeline(cfg)("runs/ball")
+        result.outputs["report"]        # runs/ball/report.html
+    """
+
+    route = "text-to-4d"
+
+    def __init__(self, cfg: TextTo4DConfig, *, allow_code: bool = False, log: Callable[[str], None] = print) -> None:
+        self.cfg, self.log, self.allow_code = cfg, log, allow_code
+        if ":" in cfg.lift.matting and not allow_code:
+            raise ValueError(f"lift.matting={cfg.lift.matting!r} is a code hook; hooks run only when given on the "
+                             f"command line (or allow_code=True from Python), not from a config file")
+        _check_prompt(cfg.prompt)
+        self.motion = _classify(cfg.motion, "motion", VIDEO_SUFFIXES, "temporal")
+        self.appearance = _classify(cfg.appearance, "appearance", IMAGE_SUFFIXES, "spatial")
+
+    # ---------------------------------------------------------------------------------------- run
+    def __call__(self, out: str | Path, *, overwrite: bool = False) -> TextTo4DResult:
+        from motion4d.pipelines import stages
+
+        out = Path(out)
+        cfg = self.cfg
+        manifest = RunManifest.open(out, self.route, config_to_dict(cfg), STAGES, overwrite=overwrite)
+        with atomic_path(out / "config.yaml") as tmp:
+            tmp.write_text(config_to_yaml(cfg))
+        model = stages.resolve_video_model(cfg.clip.model, log=self.log)
+        log = self.log
+        motion = manifest.run("motion", lambda: stages.lora_stage(self.motion, "temporal", model, cfg, out / "motion",
+                                                                   log), settings=[model, self.motion], log=log)
+        appearance = manifest.run("appearance", lambda: stages.lora_stage(self.appearance, "spatial", model, cfg,
+                                                                           out / "appearance", log),
+                                  settings=[model, self.appearance], log=log)
+        prior_video = self.motion.get("videos", [None])[0] if len(self.motion.get("videos", [])) == 1 else None
+        clip = manifest.run("generate", lambda: stages.generate_stage(cfg, model, motion.get("lora"),
+                                                                      appearance.get("lora"), prior_video, out / "clip",
+                                                                      log), settings=model, log=log)
+        rgba = manifest.run("matting", lambda: stages.matting_stage(clip["frames"], model, cfg.lift.matting,
+                                                                    out / "clip" / "rgba", self.allow_code, log), log=log)
+        lifted = manifest.run("lift", lambda: stages.lift_stage(rgba["frames"], cfg, motion.get("lora"), model,
+                                                                out / "lift", log), log=log)
+        exported = manifest.run("export", lambda: stages.export_stage(out / "lift", rgba["frames"], log), log=log)
+        scores = manifest.run("evaluate", lambda: stages.evaluate_stage(out, cfg, clip, rgba, self.motion, log),
+                              log=log)
+        report = manifest.run("report", lambda: stages.report_stage(out, manifest, cfg.prompt, clip, exported,
+                                                                    self.motion, log), log=log)
+        outputs = {"report": report["report"], "clip": clip["video"], **{k: v for k, v in exported.items()
+                                                                         if isinstance(v, Path)}}
+        summary = json.loads((out / "scores.json").read_text()) if (out / "scores.json").exists() else scores
+        log(_summary(out, summary, outputs, manifest))
+        return TextTo4DResult(out, manifest, summary, outputs)
+
+
+def _check_prompt(prompt: str) -> None:
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError("the prompt is empty; describe the object and its motion, e.g. \"a red ball jumping\"")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ValueError(f"the prompt has {len(prompt)} characters; at most {MAX_PROMPT_CHARS} are allowed "
+                         f"(text encoders read about 77 tokens)")
+
+
+def _classify(items: list[str], what: str, media_suffixes: tuple[str, ...], lora_kind: str) -> dict[str, list[Path]]:
+    """Sort ``--motion`` / ``--appearance`` arguments into media files to train on and a ready LoRA.
+
+    Returns ``{"videos"|"images": [...], "lora": [file]}`` (keys only where present). Folders of media count as
+    their media files; a folder holding ``<kind>.safetensors`` is a ``train-motion`` run.
+    """
+    key = "videos" if lora_kind == "temporal" else "images"
+    media: list[Path] = []
+    loras: list[Path] = []
+    for raw in items:
+        p = Path(raw).expanduser()
+        if not p.exists():
+            raise FileNotFoundError(f"--{what} {raw!r} does not exist")
+        if p.is_dir() and (p / f"{lora_kind}.safetensors").is_file():
+            loras.append(p / f"{lora_kind}.safetensors")
+        elif p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in media_suffixes)
+            if not found:
+                raise ValueError(f"--{what} folder {raw!r} holds no {key} ({' '.join(media_suffixes)}) and no "
+                                 f"{lora_kind}.safetensors")
+            media += found
+        elif p.suffix == ".safetensors":
+            loras.append(p)
+        elif p.suffix.lower() in media_suffixes:
+            media.append(p)
+        else:
+            raise ValueError(f"--{what} {raw!r} is not one of the {key} formats ({' '.join(media_suffixes)}), a "
+                             f"{lora_kind}.safetensors file or a train-motion run folder")
+    if loras and media:
+        raise ValueError(f"--{what} mixes a trained LoRA with {key} to train on; pass one or the other")
+    if len(loras) > 1:
+        raise ValueError(f"--{what} names {len(loras)} LoRA files; pass one")
+    out: dict[str, list[Path]] = {}
+    if media:
+        out[key] = media
+    if loras:
+        out["lora"] = loras
+    return out
+
+
+def _summary(out: Path, scores: dict[str, Any], outputs: dict[str, Path], manifest: RunManifest) -> str:
+    total = sum(v for v in manifest.timings().values() if v)
+    shown = ", ".join(f"{k} {v:.3g}" for k, v in scores.items() if isinstance(v, (int, float)))
+    lines = [f"text-to-4d done in {total:.0f}s: {shown or 'no scores'}"]
+    lines += [f"  {name:<16}{path}" for name, path in outputs.items()]
+    return "\n".join(lines)
