@@ -75,10 +75,10 @@ class TextTo4DPipeline:
 
         out = Path(out)
         cfg = self.cfg
+        model = stages.resolve_video_model(cfg.clip.model, log=self.log)   # before anything is written
         manifest = RunManifest.open(out, self.route, config_to_dict(cfg), STAGES, overwrite=overwrite)
         with atomic_path(out / "config.yaml") as tmp:
             tmp.write_text(config_to_yaml(cfg))
-        model = stages.resolve_video_model(cfg.clip.model, log=self.log)
         log = self.log
         motion = manifest.run("motion", lambda: stages.lora_stage(self.motion, "temporal", model, cfg, out / "motion",
                                                                    log), settings=[model, self.motion], log=log)
