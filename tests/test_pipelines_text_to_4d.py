@@ -45,7 +45,7 @@ def test_text_to_4d_end_to_end_then_resume_skips_everything(tiny, tmp_path):
     assert set(scores) >= {"ref_psnr", "motion_err_clip", "motion_err_reference"}
     assert all(v == v for v in scores.values())                       # no NaN
     html = res.outputs["report"].read_text()
-    assert "a red ball jumping" in html and "model-viewer" in html and "reference.mp4" in html
+    assert "a red ball jumping" in html and "model-viewer" in html and "inputs/reference_motion.mp4" in html
     assert any("done in" in line for line in logs)
     again: list[str] = []
     TextTo4DPipeline(_cfg(model, ref), log=again.append)(tmp_path / "run")

@@ -1,4 +1,4 @@
-"""``motion4d text-to-4d``: a thin layer over :class:`motion4d.pipelines.TextTo4DPipeline`."""
+"""``motion4d text-to-4d`` and ``motion4d image-to-4d``: thin layers over :mod:`motion4d.pipelines`."""
 from __future__ import annotations
 
 import argparse
@@ -30,6 +30,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="config overrides, e.g. clip.frames=8 lift.overrides=[dynamic.iters=100]")
     p.set_defaults(func=_text_to_4d)
 
+    i = sub.add_parser("image-to-4d", help="image -> Stable Video Diffusion clip -> 4D (DreamGaussian4D)",
+                       description="DreamGaussian4D's image-to-4D in one command: recentre the object, make a driving "
+                                   "clip with Stable Video Diffusion, lift it to 4D Gaussians, export and report. "
+                                   "Re-running the same command on the same --out continues the run.")
+    i.add_argument("image", help="input image (PNG/JPEG/WebP; an alpha channel is used as the object mask)")
+    i.add_argument("--out", required=True, help="run folder")
+    i.add_argument("--static", default=None, help="3DGS PLY to use as the canonical model (skips the static stage)")
+    i.add_argument("--preset", default="default", help="quick (CPU, embedded tiny models) or default (default)")
+    i.add_argument("--config", default=None, help="YAML config file applied after the preset")
+    i.add_argument("--model", default=None, help="image-to-video model: registry key, hub id or folder (drive.model)")
+    i.add_argument("--seed", type=int, default=None, help="random seed; other seeds give other motions (default 0)")
+    i.add_argument("--overwrite", action="store_true", help="start again in a folder that holds another run")
+    i.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. drive.frames=14")
+    i.set_defaults(func=_image_to_4d)
+
 
 def _text_to_4d(args) -> int:
     from motion4d.pipelines import TextTo4DPipeline, load_text_to_4d_config
@@ -42,4 +57,17 @@ def _text_to_4d(args) -> int:
     # a matting hook typed on this command line may run code; one from --config may not
     from_cli = any(o.startswith("lift.matting=") for o in overrides)
     TextTo4DPipeline(cfg, allow_code=from_cli)(args.out, overwrite=args.overwrite)
+    return 0
+
+
+def _image_to_4d(args) -> int:
+    from motion4d.pipelines import ImageTo4DPipeline, load_image_to_4d_config
+
+    overrides = list(args.overrides)
+    if args.model:
+        overrides.insert(0, f"drive.model={args.model}")
+    cfg = load_image_to_4d_config(args.image, preset=args.preset, file=args.config, static=args.static,
+                                  seed=args.seed, overrides=overrides)
+    from_cli = any(o.startswith(("matting=", "lift.matting=")) for o in overrides)
+    ImageTo4DPipeline(cfg, allow_code=from_cli)(args.out, overwrite=args.overwrite)
     return 0

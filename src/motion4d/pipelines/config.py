@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from motion4d.config import ConfigError, check_choice
 
 __all__ = ["ClipConfig", "CustomizeConfig", "LiftStageConfig", "TextTo4DConfig", "load_text_to_4d_config",
-           "MAX_PROMPT_CHARS"]
+           "DriveConfig", "ImageTo4DConfig", "load_image_to_4d_config", "MAX_PROMPT_CHARS"]
 
 #: CLIP text encoders read 77 tokens; a prompt far longer than that is a mistake, not a description.
 MAX_PROMPT_CHARS = 500
@@ -108,4 +108,77 @@ def load_text_to_4d_config(prompt: str | None = None, *, preset: str | None = "d
     if prompt is not None:
         data["prompt"] = prompt
     return load_config(TextTo4DConfig, preset=("text_to_4d", preset) if preset else None, file=file, data=data,
+                       overrides=list(overrides))
+
+
+@dataclass
+class DriveConfig:
+    """The driving clip of image-to-4d (Stable Video Diffusion; DreamGaussian4D's defaults)."""
+
+    model: str = "auto"
+    """A registry key (``svd``, ``svd-xt``, ``tiny-svd``), hub id or folder; ``auto``: SVD when present locally,
+    else the embedded ``tiny-svd``."""
+    frames: int | None = None
+    """``None``: the model's trained length (14 for ``svd``)."""
+    width: int = 512
+    height: int = 512
+    steps: int = 25
+    fps: int = 7
+    motion_bucket_id: int = 127
+    noise_aug_strength: float = 0.02
+    min_guidance: float = 1.0
+    max_guidance: float = 3.0
+    decode_chunk_size: int = 8
+
+    def __post_init__(self):
+        try:
+            self.settings().check()
+        except ValueError as e:
+            raise ConfigError(f"drive: {e}") from None
+
+    def settings(self):
+        from motion4d.video.image_to_video import ImageToVideoSettings
+
+        return ImageToVideoSettings(**{k: getattr(self, k) for k in ImageToVideoSettings.__dataclass_fields__
+                                       if k != "extra"})
+
+
+@dataclass
+class ImageTo4DConfig:
+    """Everything ``motion4d image-to-4d`` needs; see :class:`motion4d.pipelines.ImageTo4DPipeline`."""
+
+    image: str = ""
+    """The input image (PNG/JPEG/WebP; RGBA alpha is the object mask)."""
+    static: str | None = None
+    """A 3DGS PLY used as the canonical model (skips the static stage), e.g. from LGM."""
+    matting: str = "auto"
+    """The input's alpha: ``auto`` (its alpha channel, else ``rembg``), ``alpha``, ``rembg`` or a hook."""
+    background: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+    """What the object is composited on before the video model (DreamGaussian4D: white)."""
+    border_ratio: float = 0.2
+    """Empty border around the recentred object, as a fraction of the image side (DreamGaussian4D: 0.2)."""
+    seed: int = 0
+    device: str = "auto"
+    drive: DriveConfig = field(default_factory=DriveConfig)
+    lift: LiftStageConfig = field(default_factory=LiftStageConfig)
+
+    def __post_init__(self):
+        check_choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda", "mps"))
+        if len(self.background) != 3 or not all(0.0 <= v <= 1.0 for v in self.background):
+            raise ConfigError(f"background must be 3 numbers in [0, 1], got {self.background}")
+        if not 0.0 <= self.border_ratio < 0.5:
+            raise ConfigError(f"border_ratio must be in [0, 0.5), got {self.border_ratio}")
+        if not 0 <= self.seed < 2 ** 31:
+            raise ConfigError(f"seed must be in [0, 2**31), got {self.seed}")
+
+
+def load_image_to_4d_config(image: str | None = None, *, preset: str | None = "default", file: str | None = None,
+                            overrides: list[str] | tuple[str, ...] = (), **fields) -> ImageTo4DConfig:
+    """Defaults < preset (``presets/image_to_4d/``) < YAML ``file`` < ``fields`` < ``key=value`` overrides."""
+    from motion4d.config import load_config
+
+    data = {k: v for k, v in fields.items() if v is not None}
+    if image is not None:
+        data["image"] = str(image)
+    return load_config(ImageTo4DConfig, preset=("image_to_4d", preset) if preset else None, file=file, data=data,
                        overrides=list(overrides))

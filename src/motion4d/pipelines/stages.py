@@ -9,7 +9,7 @@ from typing import Any, Callable
 import numpy as np
 
 __all__ = ["resolve_video_model", "known_background", "lora_stage", "generate_stage", "matting_stage",
-           "lift_stage", "export_stage", "evaluate_stage", "report_stage", "novel_view_guidance"]
+           "write_matted", "lift_stage", "export_stage", "evaluate_stage", "report_stage", "novel_view_guidance"]
 
 Log = Callable[[str], None]
 
@@ -125,7 +125,17 @@ def generate_stage(cfg, model: str, motion: Any, appearance: Any, prior_video: P
 
 def matting_stage(frames_dir: Path, model: str, method: str, out: Path, allow_code: bool,
                   log: Log) -> dict[str, Any]:
-    """RGBA frames of the clip (``out/000.png`` ...), alpha from :func:`motion4d.pipelines.matting.matte`."""
+    """RGBA frames of a generated clip (``out/000.png`` ...); ``auto`` keys the generator's known background
+    when its folder declares one, else uses ``rembg``."""
+    background = known_background(model)
+    if method == "auto":
+        method = "background" if background is not None else "rembg"
+    log(f"matting: {method}" + (f" (known background {background})" if method == "background" else ""))
+    return write_matted(frames_dir, method, background, out, allow_code=allow_code)
+
+
+def write_matted(frames_dir: Path, method: str, background: Any, out: Path, *, allow_code: bool) -> dict[str, Any]:
+    """Matte the PNG frames of ``frames_dir`` (:func:`motion4d.pipelines.matting.matte`) into RGBA PNGs in ``out``."""
     from PIL import Image
 
     from motion4d.pipelines.matting import matte
@@ -135,31 +145,31 @@ def matting_stage(frames_dir: Path, model: str, method: str, out: Path, allow_co
     if not files:
         raise FileNotFoundError(f"no PNG frames in {frames_dir}")
     frames = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
-    background = known_background(model)
-    if method == "auto":
-        method = "background" if background is not None else "rembg"
-    log(f"matting: {method}" + (f" (known background {background})" if method == "background" else ""))
     rgba = matte(frames, method, background=background, allow_code=allow_code)
     with atomic_dir(out) as tmp:
         for i, f in enumerate(rgba):
             Image.fromarray((f * 255).round().astype(np.uint8), "RGBA").save(tmp / f"{i:03d}.png")
-    coverage = float((rgba[..., 3] > 0.5).mean())
-    return {"frames": out, "method": method, "foreground_fraction": round(coverage, 4)}
+    return {"frames": out, "method": method, "foreground_fraction": round(float((rgba[..., 3] > 0.5).mean()), 4)}
 
 
 # --------------------------------------------------------------------------------------- 4D stages
-def lift_stage(frames_dir: Path, cfg, motion_lora: Any, model: str, out: Path, log: Log) -> dict[str, Any]:
-    """Video-to-4D of the RGBA clip into ``out`` (no exports yet: they are the next stage)."""
+def lift_stage(frames_dir: Path, stage_cfg, seed: int, device: str, out: Path, log: Log,
+               static: Path | None = None) -> dict[str, Any]:
+    """Video-to-4D of the RGBA clip into ``out`` (no exports yet: they are the next stage).
+
+    ``stage_cfg`` is a :class:`~motion4d.pipelines.config.LiftStageConfig`; ``static`` a 3DGS PLY used as the
+    canonical model (the static stage is skipped).
+    """
     from motion4d.lift import lift
     from motion4d.lift.config import load_lift_config
 
-    kind, options = novel_view_guidance(cfg.lift.novel_view, log)
-    overrides = [f"guidance.kind={kind}", "output.export=false", f"seed={cfg.seed}", f"device={cfg.device}",
-                 "input.segmentation=alpha", "input.num_frames=0"] + list(cfg.lift.overrides)
-    lcfg = load_lift_config(cfg.lift.preset, overrides=overrides,
+    kind, options = novel_view_guidance(stage_cfg.novel_view, log)
+    overrides = [f"guidance.kind={kind}", "output.export=false", f"seed={seed}", f"device={device}",
+                 "input.segmentation=alpha", "input.num_frames=0"] + list(stage_cfg.overrides)
+    lcfg = load_lift_config(stage_cfg.preset, overrides=overrides,
                             data={"guidance": {"options": options}} if options else None)
     resume = (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir())
-    lift(frames_dir, out, lcfg, resume=resume, log=log)
+    lift(frames_dir, out, lcfg, static=static, resume=resume, log=log)
     return {"result": out / "result.json", "guidance": kind}
 
 
@@ -179,7 +189,7 @@ def export_stage(lift_dir: Path, frames_dir: Path, log: Log) -> dict[str, Any]:
     return out
 
 
-def evaluate_stage(run: Path, cfg, clip: dict, rgba: dict, motion: dict, log: Log) -> dict[str, Any]:
+def evaluate_stage(run: Path, frames_dir: Path, reference_videos: list[Path], log: Log) -> dict[str, Any]:
     """Scores of the result against the request; writes ``run/scores.json``.
 
     * ``ref_psnr``: the 4D result seen from the reference camera against the matted clip (dB);
@@ -198,7 +208,7 @@ def evaluate_stage(run: Path, cfg, clip: dict, rgba: dict, motion: dict, log: Lo
 
     lift_dir = run / "lift"
     lcfg = load_lift_config(None, file=lift_dir / "config.yaml")
-    data = load_input(rgba["frames"], lcfg.input, lcfg.camera)
+    data = load_input(frames_dir, lcfg.input, lcfg.camera)
     result = load_result(lift_dir)
     bg = torch.tensor(lcfg.camera.background, dtype=torch.float32)
     target = data.composite(bg)[0]                                              # [F, H, W, 3]
@@ -209,9 +219,8 @@ def evaluate_stage(run: Path, cfg, clip: dict, rgba: dict, motion: dict, log: Lo
     scores: dict[str, Any] = {"ref_psnr": float(psnr(renders, target).mean()),
                               "motion_err_clip": motion_distance(renders.numpy(), target.numpy())["velocity_err"]}
     skipped: dict[str, str] = {}
-    videos = motion.get("videos", [])
-    if len(videos) == 1:
-        ref = _read_clip(videos[0], len(renders), renders.shape[1:3])
+    if len(reference_videos) == 1:
+        ref = _read_clip(reference_videos[0], len(renders), renders.shape[1:3])
         scores["motion_err_reference"] = motion_distance(renders.numpy(), ref)["velocity_err"]
     else:
         skipped["motion_err_reference"] = "needs exactly one reference motion video"
@@ -221,20 +230,27 @@ def evaluate_stage(run: Path, cfg, clip: dict, rgba: dict, motion: dict, log: Lo
     return {"scores": run / "scores.json", **scores}
 
 
-def report_stage(run: Path, manifest, prompt: str, clip: dict, exported: dict, motion: dict, log: Log) -> dict:
-    """``run/report.html`` from the manifest and the stage outputs."""
+def report_stage(run: Path, manifest, prompt: str | None, inputs: dict[str, Path], exported: dict,
+                 log: Log) -> dict:
+    """``run/report.html`` from the manifest and the stage outputs.
+
+    ``inputs``: label -> media shown first (the reference motion, the input image, the generated clip); files
+    outside the run folder are copied into ``run/inputs/`` so the page keeps working when the folder moves.
+    """
+    import shutil
+
     from motion4d.pipelines.report import Report, write_report
 
     media: dict[str, Path] = {}
-    videos = motion.get("videos", [])
-    if len(videos) == 1 and videos[0].suffix.lower() in (".mp4", ".webm", ".gif"):
-        ref_copy = run / "clip" / f"reference{videos[0].suffix.lower()}"
-        if not ref_copy.exists():
-            import shutil
-
-            shutil.copyfile(videos[0], ref_copy)
-        media["reference motion"] = ref_copy
-    media["generated clip"] = clip["video"]
+    for label, path in inputs.items():
+        path = Path(path)
+        if not path.resolve().is_relative_to(run.resolve()):
+            copy = run / "inputs" / f"{label.replace(' ', '_')}{path.suffix.lower()}"
+            if not copy.exists():
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, copy)
+            path = copy
+        media[label] = path
     for key, label in (("reference_video", "generated clip | 4D render"), ("turntable_video", "turntable")):
         if isinstance(exported.get(key), Path):
             media[label] = exported[key]

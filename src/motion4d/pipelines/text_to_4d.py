@@ -91,13 +91,15 @@ class TextTo4DPipeline:
                                                                       log), settings=model, log=log)
         rgba = manifest.run("matting", lambda: stages.matting_stage(clip["frames"], model, cfg.lift.matting,
                                                                     out / "clip" / "rgba", self.allow_code, log), log=log)
-        lifted = manifest.run("lift", lambda: stages.lift_stage(rgba["frames"], cfg, motion.get("lora"), model,
-                                                                out / "lift", log), log=log)
+        manifest.run("lift", lambda: stages.lift_stage(rgba["frames"], cfg.lift, cfg.seed, cfg.device, out / "lift",
+                                                       log), log=log)
         exported = manifest.run("export", lambda: stages.export_stage(out / "lift", rgba["frames"], log), log=log)
-        scores = manifest.run("evaluate", lambda: stages.evaluate_stage(out, cfg, clip, rgba, self.motion, log),
+        videos = self.motion.get("videos", [])
+        scores = manifest.run("evaluate", lambda: stages.evaluate_stage(out, rgba["frames"], videos, log), log=log)
+        shown = {"reference motion": videos[0]} if len(videos) == 1 else {}
+        shown["generated clip"] = clip["video"]
+        report = manifest.run("report", lambda: stages.report_stage(out, manifest, cfg.prompt, shown, exported, log),
                               log=log)
-        report = manifest.run("report", lambda: stages.report_stage(out, manifest, cfg.prompt, clip, exported,
-                                                                    self.motion, log), log=log)
         outputs = {"report": report["report"], "clip": clip["video"], **{k: v for k, v in exported.items()
                                                                          if isinstance(v, Path)}}
         summary = json.loads((out / "scores.json").read_text()) if (out / "scores.json").exists() else scores
