@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from motion4d.config import ConfigError, check_choice
+from motion4d.video.image_to_video import ImageToVideoSettings
 
 __all__ = ["ClipConfig", "CustomizeConfig", "LiftStageConfig", "TextTo4DConfig", "load_text_to_4d_config",
            "DriveConfig", "ImageTo4DConfig", "load_image_to_4d_config", "MAX_PROMPT_CHARS"]
@@ -112,35 +113,19 @@ def load_text_to_4d_config(prompt: str | None = None, *, preset: str | None = "d
 
 
 @dataclass
-class DriveConfig:
-    """The driving clip of image-to-4d (Stable Video Diffusion; DreamGaussian4D's defaults)."""
+class DriveConfig(ImageToVideoSettings):
+    """The driving clip of image-to-4d: :class:`~motion4d.video.image_to_video.ImageToVideoSettings`
+    (DreamGaussian4D's SVD defaults) plus the model."""
 
     model: str = "auto"
     """A registry key (``svd``, ``svd-xt``, ``tiny-svd``), hub id or folder; ``auto``: SVD when present locally,
     else the embedded ``tiny-svd``."""
-    frames: int | None = None
-    """``None``: the model's trained length (14 for ``svd``)."""
-    width: int = 512
-    height: int = 512
-    steps: int = 25
-    fps: int = 7
-    motion_bucket_id: int = 127
-    noise_aug_strength: float = 0.02
-    min_guidance: float = 1.0
-    max_guidance: float = 3.0
-    decode_chunk_size: int = 8
 
     def __post_init__(self):
         try:
-            self.settings().check()
+            self.check()
         except ValueError as e:
             raise ConfigError(f"drive: {e}") from None
-
-    def settings(self):
-        from motion4d.video.image_to_video import ImageToVideoSettings
-
-        return ImageToVideoSettings(**{k: getattr(self, k) for k in ImageToVideoSettings.__dataclass_fields__
-                                       if k != "extra"})
 
 
 @dataclass

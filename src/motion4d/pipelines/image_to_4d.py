@@ -103,7 +103,7 @@ class ImageTo4DPipeline:
         from motion4d.video.image_to_video import image_to_video
         from motion4d.video.outputs import write_clip
 
-        s = self.cfg.drive.settings()
+        s = self.cfg.drive
         self.log(f"drive: {model}, {s.frames or 'default'} frames at {s.width}x{s.height}, {s.steps} steps, "
                  f"seed {self.cfg.seed}")
         frames = image_to_video(np.asarray(Image.open(image).convert("RGB")), s, model=model, seed=self.cfg.seed,

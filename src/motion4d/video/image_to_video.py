@@ -36,6 +36,7 @@ class ImageToVideoSettings:
     decode_chunk_size: int = 8
     """Frames decoded at once: lower saves memory, 1 may flicker (diffusers' SVD guide)."""
     extra: dict = field(default_factory=dict)
+    """Further keyword arguments for diffusers' ``StableVideoDiffusionPipeline.__call__``."""
 
     def check(self) -> None:
         for key in ("width", "height"):
