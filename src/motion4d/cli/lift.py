@@ -123,7 +123,7 @@ def _set_threads(spec: str) -> int | None:
 
 
 def _demo(args) -> int:
-    from motion4d.lift.demo import DEMO_SEED, run_demo
+    from motion4d.evaluation.demo import DEMO_SEED, run_demo
 
     threads = _set_threads(args.threads)
     if threads is not None:
