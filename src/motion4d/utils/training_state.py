@@ -30,7 +30,7 @@ import torch
 from motion4d.utils.io import atomic_dir, atomic_path, write_json
 
 __all__ = ["CHECKPOINT_FORMAT", "STATE_FILE", "checkpoint_name", "optimizer_state", "restore_optimizer",
-           "rng_state", "restore_rng", "save_train_state", "load_train_state", "TrainState", "Checkpoint",
+           "rng_state", "restore_rng", "save_train_state", "load_train_state", "LoadedState", "Checkpoint",
            "Checkpoints"]
 
 CHECKPOINT_FORMAT = "motion4d.checkpoint/1"
@@ -105,12 +105,23 @@ def restore_rng(tensors: dict[str, torch.Tensor], generators: dict[str, torch.Ge
 
 # ------------------------------------------------------------------------------------ state files
 @dataclass
-class TrainState:
-    """What :func:`load_train_state` returns: the step, the trainer's own tensors and metadata."""
+class LoadedState:
+    """What :func:`load_train_state` returns: the step, the trainer's own tensors and metadata, and what it
+    needs to restore optimizers built after reading the file (:meth:`restore_optimizer`)."""
 
     step: int
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    file: str = ""
+    optimizer_meta: dict[str, dict] = field(default_factory=dict, repr=False)
+    raw: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    def restore_optimizer(self, name: str, opt: torch.optim.Optimizer) -> None:
+        """Load the saved state of optimizer ``name`` into ``opt`` (same parameter shapes and order)."""
+        if name not in self.optimizer_meta:
+            raise ValueError(f"training state {self.file!r} has no optimizer {name!r} (it has: "
+                             f"{', '.join(self.optimizer_meta) or 'none'})")
+        restore_optimizer(opt, self.raw, self.optimizer_meta[name], f"opt.{name}")
 
 
 def save_train_state(file: str | Path, *, step: int, optimizers: dict[str, torch.optim.Optimizer] | None = None,
@@ -139,8 +150,9 @@ def save_train_state(file: str | Path, *, step: int, optimizers: dict[str, torch
 
 def load_train_state(file: str | Path, *, optimizers: dict[str, torch.optim.Optimizer] | None = None,
                      generators: dict[str, torch.Generator] | None = None, restore_global_rng: bool = True
-                     ) -> TrainState:
-    """Restore ``optimizers`` and RNGs in place from a :func:`save_train_state` file; return the rest."""
+                     ) -> LoadedState:
+    """Read a :func:`save_train_state` file; restore ``optimizers`` and RNGs (``generators`` by name, torch's
+    global RNG unless ``restore_global_rng`` is false) in place; return the rest."""
     from safetensors import safe_open
 
     with safe_open(str(file), framework="pt") as f:
@@ -150,17 +162,15 @@ def load_train_state(file: str | Path, *, optimizers: dict[str, torch.optim.Opti
         raise ValueError(f"{str(file)!r} is not a motion4d training state (no 'motion4d' metadata); it may come "
                          f"from an older version: start the run again without --resume")
     header = json.loads(raw)
+    state = LoadedState(int(header["step"]), {k: v for k, v in tensors.items() if not k.startswith(("opt.", "rng."))},
+                        header.get("meta", {}), str(file), header.get("optimizers", {}), tensors)
     for name, opt in (optimizers or {}).items():
-        if name not in header["optimizers"]:
-            raise ValueError(f"training state {str(file)!r} has no optimizer {name!r} (it has: "
-                             f"{', '.join(header['optimizers']) or 'none'})")
-        restore_optimizer(opt, tensors, header["optimizers"][name], f"opt.{name}")
+        state.restore_optimizer(name, opt)
     rngs = {k: v for k, v in tensors.items() if k.startswith("rng.")}
     if not restore_global_rng:
         rngs = {k: v for k, v in rngs.items() if k not in ("rng.torch", "rng.cuda")}
     restore_rng(rngs, generators)
-    own = {k: v for k, v in tensors.items() if not k.startswith(("opt.", "rng."))}
-    return TrainState(int(header["step"]), own, header.get("meta", {}))
+    return state
 
 
 # ------------------------------------------------------------------------------------ checkpoints
