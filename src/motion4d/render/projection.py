@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from motion4d.gaussians.geometry import covariance_3d, quat_to_rotmat
+from motion4d.gaussians.geometry import covariance_3d
 
 __all__ = ["EPS2D", "NEAR_PLANE", "EXTEND", "Projected", "project"]
 
