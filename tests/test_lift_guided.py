@@ -47,8 +47,17 @@ def _state(tr):
     return out
 
 
-def test_resume_with_zero123_guidance_is_bit_exact(mv, tmp_path, monkeypatch):
-    cfg = load_lift_config("multiview", overrides=TINY + _zero123() + [
+def _vsd():
+    from motion4d.guidance.tiny import tiny_checkpoint
+
+    return ["guidance.kind=vsd", "prompt=lower", f"guidance.options={{model: '{tiny_checkpoint('sd')}', height: 8, "
+            f"width: 8, vsd: {{lora_lr: 0.01}}}}"]
+
+
+@pytest.mark.parametrize("kind", ["zero123", "vsd"])
+def test_resume_with_guidance_is_bit_exact(mv, tmp_path, monkeypatch, kind):
+    """zero123: the guidance's noise is reseeded per step; vsd: also its LoRA and the LoRA's AdamW state resume."""
+    cfg = load_lift_config("multiview", overrides=TINY + (_zero123() if kind == "zero123" else _vsd()) + [
         "static.iters=3", "dynamic.iters=4", "output.checkpoint_every=2", "static.lambda_sds=1",
         "dynamic.lambda_sds=1"])
     data = load_input(mv, cfg.input, cfg.camera)
