@@ -118,12 +118,16 @@ class StableDiffusionGuidance(Guidance):
         self.load()
         state = {f"unet.{n}": p.detach().clone() for n, p in self.lora_unet.named_parameters() if "lora_" in n}
         state.update({f"camera_embed.{n}": p.detach().clone() for n, p in self.camera_embed.named_parameters()})
+        for idx, st in self.lora_optimizer.state_dict()["state"].items():  # AdamW moments and step: exact resume
+            state.update({f"optim.{idx}.{k}": torch.as_tensor(v).detach().clone() for k, v in st.items()})
         return state
 
     def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         if not self.vsd:
             return super().load_trainable_state_dict(state)
         self.load()
+        optim = {k: v for k, v in state.items() if k.startswith("optim.")}
+        state = {k: v for k, v in state.items() if not k.startswith("optim.")}
         own = {f"unet.{n}": p for n, p in self.lora_unet.named_parameters() if "lora_" in n}
         own.update({f"camera_embed.{n}": p for n, p in self.camera_embed.named_parameters()})
         missing, unexpected = set(own) - set(state), set(state) - set(own)
@@ -133,6 +137,12 @@ class StableDiffusionGuidance(Guidance):
         with torch.no_grad():
             for k, p in own.items():
                 p.copy_(state[k].to(p.device, p.dtype))
+        opt_state: dict[int, dict[str, torch.Tensor]] = {}
+        for k, v in optim.items():
+            _, idx, key = k.split(".", 2)
+            opt_state.setdefault(int(idx), {})[key] = v
+        self.lora_optimizer.load_state_dict({"state": opt_state,
+                                             "param_groups": self.lora_optimizer.state_dict()["param_groups"]})
 
     # -- conditioning --------------------------------------------------------------------------
     def text_embeddings(self, condition: Condition, batch: int, view_dependent: bool | None = None

@@ -4,7 +4,7 @@ Modules (each one job): ``backbone`` (loading), ``sampling`` (DDIM + CFG), ``lor
 ``temporal_bypass`` (single-frame spatial path), ``checkpointing`` (gradient checkpointing), ``losses``
 (appearance-debiased loss), ``data`` (clips, captions, latent cache), ``config``/``train`` (train-motion),
 ``checkpoint`` (LoRA safetensors), ``inversion`` (noise prior), ``convert`` (MotionDirector import),
-``generate`` (generate-video), ``outputs`` (mp4/gif/PNG writers), ``motion`` (motion measures).
+``generate`` (generate-video), ``outputs`` (mp4/gif/PNG writers); motion measures are in ``motion4d.metrics``.
 
 Names below are imported lazily so that ``import motion4d.video`` does not import diffusers.
 """
@@ -22,7 +22,6 @@ _EXPORTS = {
     "save_adapter": "checkpoint", "load_lora": "checkpoint", "read_lora": "checkpoint",
     "ddim_invert": "inversion", "mix_noise_prior": "inversion",
     "convert_motiondirector": "convert", "generate_video": "generate",
-    "motion_distance": "motion", "global_shifts": "motion",
 }
 
 __all__ = sorted(_EXPORTS)

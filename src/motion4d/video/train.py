@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from pathlib import Path
 import torch
 
 from motion4d.config import config_to_yaml
-from motion4d.utils.io import atomic_dir, atomic_path, write_json
+from motion4d.utils.io import atomic_path, write_json
 from motion4d.utils.progress import progress
 from motion4d.video.config import TrainMotionConfig
 
@@ -55,10 +54,12 @@ class TrainResult:
 
 
 def latest_checkpoint(output_dir: str | Path) -> Path | None:
-    """The newest complete ``checkpoints/step-N`` folder of a run, or None."""
-    root = Path(output_dir) / "checkpoints"
-    steps = sorted(p for p in root.glob("step-*") if (p / "state.safetensors").is_file()) if root.is_dir() else []
-    return steps[-1] if steps else None
+    """The newest complete ``checkpoints/step-N`` folder of a run (:class:`motion4d.utils.training_state.Checkpoints`),
+    or None."""
+    from motion4d.utils.training_state import Checkpoints
+
+    ckpt = Checkpoints(Path(output_dir) / "checkpoints").latest()
+    return ckpt.path if ckpt is not None else None
 
 
 def _noisy(alphas: torch.Tensor, z0: torch.Tensor, eps: torch.Tensor, t: int, prediction_type: str):
@@ -157,23 +158,28 @@ class _Trainer:
         self.prediction_type = sched.config.prediction_type
         self.gen = torch.Generator().manual_seed(cfg.seed * 104729 + self.acc.process_index)
         self.start_step = 0
+        from motion4d.utils.training_state import Checkpoints
+
+        self.checkpoints = Checkpoints(self.out / "checkpoints", keep=cfg.keep_checkpoints)
         if self.resume:
             self._load_resume()
 
     def _load_resume(self) -> None:
+        from motion4d.utils.training_state import load_train_state
         from motion4d.video.checkpoint import read_lora
-        from motion4d.video.train_state import load_train_state
 
-        ckpt = latest_checkpoint(self.out)
-        if ckpt is None:
+        latest = self.checkpoints.latest()
+        if latest is None:
             raise ValueError(f"--resume: no checkpoint in {str(self.out / 'checkpoints')!r} yet; run without --resume")
+        self.checkpoints.resume_from(latest)
+        ckpt = latest.path
         for name in self.optimizers:
             file = ckpt / f"{name}.safetensors"
             if not file.is_file():
                 raise ValueError(f"--resume: {str(file)!r} is missing; the run was started with other LoRA paths")
             self.lora.load_state_dict(name, read_lora(file).tensors)
-        state = load_train_state(ckpt / "state.safetensors", optimizers=self.optimizers, generator=self.gen)
-        self.start_step = state["step"]
+        state = load_train_state(latest.state_file, optimizers=self.optimizers, generators={"data": self.gen})
+        self.start_step = state.step
 
     # -- one step --------------------------------------------------------------------------------------
     def _backward_step(self, name: str, loss: torch.Tensor) -> None:
@@ -238,19 +244,16 @@ class _Trainer:
 
     # -- outputs ---------------------------------------------------------------------------------------
     def save_checkpoint(self, step: int) -> Path:
+        from motion4d.utils.training_state import STATE_FILE, save_train_state
         from motion4d.video.checkpoint import save_adapter
-        from motion4d.video.train_state import save_train_state
 
-        folder = self.out / "checkpoints" / f"step-{step:06d}"
-        with atomic_dir(folder) as tmp:
+        def write(tmp: Path) -> None:
             for name in self.optimizers:
                 save_adapter(self.bb.unet, name, tmp / f"{name}.safetensors", base_model=self.bb.model_id,
                              source="motion4d train-motion", extra={"step": step})
-            save_train_state(tmp / "state.safetensors", step=step, optimizers=self.optimizers, generator=self.gen)
-        old = sorted(p for p in (self.out / "checkpoints").glob("step-*") if p.is_dir())
-        for p in old[: max(0, len(old) - self.cfg.keep_checkpoints)]:
-            shutil.rmtree(p, ignore_errors=True)
-        return folder
+            save_train_state(tmp / STATE_FILE, step=step, optimizers=self.optimizers, generators={"data": self.gen})
+
+        return self.checkpoints.save(step, write).path
 
     def validate(self, step: int) -> list[Path]:
         from motion4d.video.inversion import ddim_invert, mix_noise_prior
