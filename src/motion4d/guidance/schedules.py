@@ -45,7 +45,7 @@ from typing import Any, ClassVar, Sequence, Union
 
 import torch
 
-__all__ = ["Schedule", "Constant", "Ramp", "Linear", "Stepped", "ScheduleLike", "SCHEDULE_KINDS",
+__all__ = ["Schedule", "Constant", "Ramp", "Linear", "Stepped", "ScheduleLike",
            "TimestepSampler", "TIMESTEP_MODES"]
 
 TIMESTEP_MODES = ("anneal", "uniform", "range")
