@@ -22,8 +22,9 @@ from typing import Any, Callable
 
 import torch
 
-from motion4d.guidance.base import (Condition, Guidance, RenderSpec, cfg_combine, clean_grad, predicted_eps, sds_loss,
-                                    sds_weight, to_bchw)
+from motion4d.guidance.base import SDSStep
+from motion4d.guidance.condition import Condition, RenderSpec, to_bchw
+from motion4d.guidance.text import TextGuidance
 
 __all__ = ["VideoSDSGuidance", "apply_lora_safetensors", "to_video"]
 
@@ -92,12 +93,12 @@ def apply_lora_safetensors(unet: torch.nn.Module, path: str | Path, scale: float
     return len(modules)
 
 
-class VideoSDSGuidance(Guidance):
+class VideoSDSGuidance(TextGuidance):
     """Video SDS. ``images``: the frames of one clip ``[F, H, W, 3]`` (or clips ``[B, F, H, W, 3]``), all
     from one camera, in time order. ``condition``: ``prompt``. Returns ``{"sds_video": loss}``."""
 
     kind = "video"
-    needs = frozenset({"prompt"})
+    loss_name = "sds_video"
 
     def __init__(self, cfg: Any, lora_loader: LoraLoader | None = None):
         super().__init__(cfg)
@@ -155,35 +156,22 @@ class VideoSDSGuidance(Guidance):
             z = self.encode_images(self.vae, flat)
         return z.reshape(B, Fn, *z.shape[1:]).permute(0, 2, 1, 3, 4)
 
-    @torch.no_grad()
-    def predict_noise(self, noisy: torch.Tensor, t: torch.Tensor, text: torch.Tensor, uncond: torch.Tensor,
-                      scale: float) -> torch.Tensor:
-        """CFG noise estimate for noisy video latents ``[B, 4, F, h, w]``."""
-        B = noisy.shape[0]
-        tt = torch.cat([t, t])
-        out = self.unet(torch.cat([noisy, noisy]).to(self.dtype), tt,
-                        encoder_hidden_states=torch.cat([text, uncond])).sample.float()
-        eps = predicted_eps(out, torch.cat([noisy, noisy]).float(), tt, self.alphas_cumprod, self.prediction_type)
-        return cfg_combine(eps[:B], eps[B:], scale, self.cfg.cfg_form)
+    def encode_renders(self, images: torch.Tensor) -> torch.Tensor:
+        """Latents ``[B, 4, F, h, w]`` of the clip(s) (see :func:`to_video` for the accepted layouts)."""
+        return self.encode_frames(to_video(images).to(self.device_))
 
-    def losses(self, images: torch.Tensor, condition: Condition, step: int = 0) -> dict[str, torch.Tensor]:
-        self.load()
-        self.check_needs(condition)
-        frames = to_video(images).to(self.device_)
-        B = frames.shape[0]
-        latents = self.encode_frames(frames)
-        t = self.sample_timesteps(step, B, self.scheduler.config.num_train_timesteps)
-        noise = self.randn(latents.shape)
-        noisy = self.scheduler.add_noise(latents.detach(), noise, t)
-        text = self.prompts([condition.prompt]).expand(B, -1, -1)
-        uncond = self.prompts([condition.negative_prompt or self.cfg.prompt.negative_prompt]).expand(B, -1, -1)
-        eps = self.predict_noise(noisy, t, text, uncond, self.value("guidance_scale", step))
-        w = sds_weight(self.alphas_cumprod, t, self.cfg.weighting).reshape(-1, 1, 1, 1, 1)
-        grad = w * (eps - noise)
-        k = self.value("video.motion_amp_scale", step)
+    def encode_condition(self, condition: Condition, batch: int) -> torch.Tensor:
+        """Text embeddings ``[2B, L, D]``: negative prompt rows, then prompt rows."""
+        return self.text_batch(condition, batch)
+
+    def predict_noise(self, latents_noisy: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return self.unet(latents_noisy, t, encoder_hidden_states=cond).sample
+
+    def score_gradient(self, s: SDSStep) -> torch.Tensor:
+        """``w(t) (eps_cfg - noise)``, then motion amplification ``mean_F(g) + k (g - mean_F(g))`` per clip."""
+        grad = super().score_gradient(s)
+        k = self.value("video.motion_amp_scale", s.step)
         if k != 1.0:
             mean = grad.mean(dim=2, keepdim=True)
             grad = mean + k * (grad - mean)
-        grad = clean_grad(grad, self.value("grad_clip", step))
-        self.stats = {"t": t.detach().cpu()}
-        return {"sds_video": self.value("weight", step) * sds_loss(latents, grad, B)}
+        return grad

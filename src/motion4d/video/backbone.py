@@ -17,20 +17,15 @@ from pathlib import Path
 
 import torch
 
-from motion4d.hub import ModelInfo, register_model, resolve_pretrained, model_info
+from motion4d.hub import MODELS, model_info, resolve_pretrained
 from motion4d.utils.device import default_dtype, resolve_device
 
 __all__ = ["VideoBackbone", "ZEROSCOPE", "MODELSCOPE", "load_backbone", "unet_fingerprint", "weights_probe",
            "canonical_model_id"]
 
-# Both backbones share one UNet3D architecture (diffusers' default UNet3DConditionModel config, 1.41 B params);
-# sizes are the fp16 download (UNet 1.41 B + CLIP-H text encoder 0.35 B + VAE 0.08 B parameters, 2 bytes each).
-ZEROSCOPE = register_model(ModelInfo(
-    key="zeroscope", hub_id="cerspense/zeroscope_v2_576w", task="text-to-video backbone", size_gb=3.7,
-    license="cc-by-nc-4.0", used_by="motion4d.video (default; trained at 576x320, 24 frames)"))
-MODELSCOPE = register_model(ModelInfo(
-    key="modelscope", hub_id="damo-vilab/text-to-video-ms-1.7b", task="text-to-video backbone", size_gb=3.7,
-    license="cc-by-nc-4.0", used_by="motion4d.video (trained at 256x256, 16 frames)"))
+# rows of the model table (motion4d.hub.MODELS): hub id, size, licence, users
+ZEROSCOPE = MODELS["zeroscope"]
+MODELSCOPE = MODELS["modelscope"]
 
 _COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 # UNet config keys that define the architecture (what a LoRA's shapes depend on).
