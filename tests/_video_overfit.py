@@ -168,11 +168,10 @@ def latent_motion(latents: torch.Tensor) -> torch.Tensor:
 def reference_latents(bb, clip: np.ndarray, folder: Path) -> tuple[Path, torch.Tensor]:
     """Write ``clip`` as the GIF that ``train-motion`` reads (lossless for these few colours) and return its path
     and the latents [C, F, h, w] of what was written (the reference every sample is compared with)."""
-    from motion4d.video.data import read_video
-    from motion4d.video.outputs import write_gif
+    from motion4d.utils.media import read_video, write_gif
 
     gif = write_gif(clip, Path(folder) / "reference.gif", fps=8)
-    seen = read_video(gif)[0].astype(np.float32) / 255.0
+    seen = read_video(gif).frames
     return gif, bb.encode_frames(torch.from_numpy(seen), sample=False)[0]
 
 

@@ -96,7 +96,7 @@ def single_thread():
 
 
 def write_square_video(path: Path, num_frames: int = 12, fps: float = 8.0, **kw) -> Path:
-    from motion4d.video.outputs import write_mp4
+    from motion4d.utils.media import write_mp4
 
     return write_mp4(moving_square_clip(num_frames, **kw), path, fps=fps)
 

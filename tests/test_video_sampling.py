@@ -29,7 +29,7 @@ def test_ddim_step_matches_diffusers(prediction_type):
 
 
 def test_same_seed_same_video_and_outputs(bb, tmp_path):
-    from motion4d.video.data import read_video
+    from motion4d.utils.media import read_video
     from motion4d.video.generate import generate_video
 
     kw = dict(backbone=bb, num_frames=4, width=32, height=32, steps=2, guidance=6.0, show_progress=False)
@@ -39,8 +39,8 @@ def test_same_seed_same_video_and_outputs(bb, tmp_path):
     assert torch.equal(a.frames, b.frames)
     assert (a.frames - c.frames).abs().max() > 1e-3
     assert a.frames.shape == (4, 32, 32, 3)
-    frames, fps = read_video(a.paths["mp4"])
-    assert frames.shape == (4, 32, 32, 3) and fps == 8.0
+    video = read_video(a.paths["mp4"])
+    assert video.frames.shape == (4, 32, 32, 3) and video.fps == 8.0
     assert a.paths["gif"].is_file() and sorted(p.name for p in a.paths["frames"].iterdir()) == \
         ["000.png", "001.png", "002.png", "003.png"]
     settings = json.loads(a.paths["settings"].read_text())

@@ -40,7 +40,7 @@ def reference_latents(backbone, source: str | Path, *, num_frames: int, width: i
                       fps: float = 8.0) -> torch.Tensor:
     """Latents [1, C, F, h, w] of a noise-prior reference: a video file (its first ``num_frames`` frames at
     ``fps``) or a latent-cache file (``RUN/cache/clip-K.safetensors``, or a converted ``reference.safetensors``)."""
-    from motion4d.video.data import VIDEO_EXTS, load_cached_clip, read_video, resize_frames
+    from motion4d.video.data import VIDEO_EXTS, load_cached_clip, read_rgb, resize_frames
 
     src = Path(source).expanduser()
     if not src.is_file():
@@ -50,7 +50,7 @@ def reference_latents(backbone, source: str | Path, *, num_frames: int, width: i
     if src.suffix.lower() not in VIDEO_EXTS:
         raise ValueError(f"noise-prior video {str(src)!r} must be a video ({' '.join(VIDEO_EXTS)}) or a latent-cache "
                          f".safetensors file")
-    frames, native_fps = read_video(src)
+    frames, native_fps = read_rgb(src)
     stride = max(1, round(native_fps / fps))
     idx = list(range(0, len(frames), stride))[:num_frames]
     if len(idx) < num_frames:
