@@ -195,8 +195,7 @@ def invert(bb, ref_latents: torch.Tensor) -> torch.Tensor:
     """20-step DDIM inversion [1, C, F, h, w] of the reference by the UNet as it is now (empty prompt, no CFG)."""
     from motion4d.video.inversion import ddim_invert
 
-    return ddim_invert(bb.unet, bb.scheduler_config, ref_latents[None], bb.encode_prompt(""), steps=20,
-                       show_progress=False)
+    return ddim_invert(bb, ref_latents[None], bb.encode_prompt(""), steps=20, show_progress=False)
 
 
 def evaluate(bb, ref_latents: torch.Tensor, seeds: list[int], max_shift: float, noise_prior: float = 0.0,

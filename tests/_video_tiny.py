@@ -82,9 +82,9 @@ def tiny_model_dir(tmp_path_factory, seed: int = 0) -> Path:
 
 
 def load_tiny(folder: Path):
-    from motion4d.video.backbone import VideoBackbone
+    from motion4d.video.backbones import load_backbone
 
-    return VideoBackbone.from_pretrained(str(folder), device="cpu")
+    return load_backbone(str(folder), device="cpu")
 
 
 def single_thread():

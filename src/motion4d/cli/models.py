@@ -10,7 +10,7 @@ __all__ = ["register", "model_rows"]
 
 # modules that register models in motion4d.hub when imported (light: no weights, no diffusers); the
 # text-to-video owner's entries (sizes computed from parameter counts) come first and are kept
-REGISTRY_MODULES = ("motion4d.video.backbone", "motion4d.guidance.loading")
+REGISTRY_MODULES = ("motion4d.video.backbones.unet3d", "motion4d.guidance.loading")
 
 
 def model_rows() -> list[dict]:
