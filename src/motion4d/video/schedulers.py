@@ -53,7 +53,9 @@ def prediction_type(config: dict) -> str:
 def make_scheduler(config: dict, name: str = "ddim"):
     """A diffusers scheduler ``name`` (see :data:`SCHEDULERS`) on the noise schedule of ``config``.
 
-    ``clip_sample`` defaults to False (diffusers' DDIM default is True; the text-to-video models ship False).
+    x0 clipping and thresholding are always off (``clip_sample=False``, ``thresholding=False``): they are for
+    pixel-space models, latents are not bounded to [-1, 1] (the text-to-video models ship ``clip_sample: false``,
+    and motion4d's sampler never clipped).
     ``ValueError`` names the allowed schedulers for an unknown name or a family mismatch.
     """
     import diffusers
@@ -66,10 +68,8 @@ def make_scheduler(config: dict, name: str = "ddim"):
         allowed = [n for n, (_, _, f) in SCHEDULERS.items() if f == want]
         raise ValueError(f"scheduler {name!r} does not fit this model's {want} schedule; choose one of: "
                          f"{', '.join(allowed)}")
-    base = {k: v for k, v in config.items() if not k.startswith("_")}
-    if want == "diffusion":
-        base.setdefault("clip_sample", False)
-    return getattr(diffusers, cls_name).from_config({**base, **overrides})
+    extra = {"clip_sample": False, "thresholding": False} if want == "diffusion" else {}
+    return _build(getattr(diffusers, cls_name), config, {**extra, **overrides})
 
 
 def make_inverse_scheduler(config: dict):
@@ -79,9 +79,16 @@ def make_inverse_scheduler(config: dict):
 
     if is_flow_matching(config):
         raise ValueError("DDIM inversion needs a diffusion (epsilon/v) schedule; this model uses flow matching")
-    base = {k: v for k, v in config.items() if not k.startswith("_")}
-    base.setdefault("clip_sample", False)
-    return DDIMInverseScheduler.from_config(base)
+    return _build(DDIMInverseScheduler, config, {"clip_sample": False})
+
+
+def _build(cls, config: dict, overrides: dict):
+    """``cls`` from the keys of ``config`` (and ``overrides``) its constructor takes: a DDIM config carries keys
+    other schedulers do not know, and diffusers warns about each."""
+    import inspect
+
+    accepted = set(inspect.signature(cls.__init__).parameters)
+    return cls.from_config({k: v for k, v in {**config, **overrides}.items() if k in accepted})
 
 
 def noisy_and_target(scheduler, z0: torch.Tensor, eps: torch.Tensor, t: int | torch.Tensor,
