@@ -132,3 +132,12 @@ def test_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="quality must be an integer in 0..10"):
         write_mp4(_rgba()[..., :3], tmp_path / "y.mp4", quality=11)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.webm", "x.txt"]
+
+
+def test_sixteen_bit_grey_png_is_scaled_to_eight_bits(tmp_path):
+    from PIL import Image
+
+    grey = np.array([[0, 257 * 128, 65535]], np.uint16)
+    Image.fromarray(grey).save(tmp_path / "g.png")
+    back = read_video(tmp_path / "g.png", as_uint8=True).frames
+    assert back.shape == (1, 1, 3, 3) and back[0, 0, :, 0].tolist() == [0, 128, 255]

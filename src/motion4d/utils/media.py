@@ -192,10 +192,10 @@ def _natural_key(p: Path):
 def _image_uint8(img) -> np.ndarray:
     """A PIL image as uint8 RGB, or RGBA when it carries alpha (RGBA, LA, palette/RGB with transparency)."""
     has_alpha = img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info
-    if img.mode in ("I;16", "I;16B", "I", "F"):
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit grey (0..65535), 32-bit int, float in [0, 1]
         arr = np.asarray(img, dtype=np.float64)
-        arr = np.clip(arr / (65535.0 if arr.max() > 255 else 255.0), 0, 1)
-        return np.repeat((arr * 255 + 0.5).astype(np.uint8)[..., None], 3, -1)
+        arr = np.clip(arr if img.mode == "F" else arr / 65535.0, 0, 1)
+        return np.repeat(np.floor(arr * 255 + 0.5).astype(np.uint8)[..., None], 3, -1)
     return np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
 
 
