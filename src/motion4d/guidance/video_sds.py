@@ -8,9 +8,9 @@ Folder layout (``TextToVideoSDPipeline``): ``unet/`` (UNet3DConditionModel), ``v
 A temporal (motion) LoRA from the ``video`` stage supervises the 4D motion directly: set
 ``video.lora_path`` to a LoRA safetensors file. It is applied by ``lora_loader(unet, path, scale)``.
 The default (:meth:`VideoSDSGuidance.default_lora_loader`) loads motion4d LoRA checkpoints
-(metadata ``format = motion4d-lora``, written by ``motion4d train-motion``) with
-:func:`motion4d.video.checkpoint.load_lora`, which checks that the LoRA was trained on this base
-model; any other file goes through :func:`apply_lora_safetensors` (peft-style keys
+(metadata ``format = motion4d-lora``, written by ``motion4d train-motion``) and any other file through
+:func:`motion4d.video.checkpoint.load_lora_file` (motion4d's one LoRA loading path; motion4d files are checked
+against this base model; other files need peft-style keys
 ``<module>.lora_A.weight`` / ``<module>.lora_B.weight``, optionally prefixed ``unet.``, and a
 ``lora_alpha``/``alpha`` metadata entry). Pass your own callable to :class:`VideoSDSGuidance` for
 another format.
@@ -47,50 +47,20 @@ def to_video(images: torch.Tensor) -> torch.Tensor:
 
 def apply_lora_safetensors(unet: torch.nn.Module, path: str | Path, scale: float = 1.0,
                            adapter_name: str = "motion") -> int:
-    """Inject a LoRA stored as peft-style safetensors into ``unet``; returns the number of adapted layers.
+    """Load a LoRA stored as peft-style safetensors into ``unet`` through motion4d's one LoRA loading path
+    (:func:`motion4d.video.checkpoint.load_lora_file`); returns the number of adapted layers.
 
     Keys: ``<module>.lora_A.weight`` ``[r, in]`` and ``<module>.lora_B.weight`` ``[out, r]`` (a leading
     ``unet.`` or ``base_model.model.`` is stripped). ``lora_alpha`` comes from the metadata
     (``lora_alpha``/``alpha``), default ``r``; the adapter output is multiplied by ``scale``.
     """
-    from peft import LoraConfig, inject_adapter_in_model, set_peft_model_state_dict
-    from safetensors import safe_open
+    from motion4d.video.checkpoint import apply_checkpoint, read_peft_lora
 
-    path = Path(path)
-    if not path.is_file():
+    if not Path(path).is_file():
         raise FileNotFoundError(f"motion LoRA file {str(path)!r} does not exist")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        state = {k: f.get_tensor(k) for k in f.keys()}
-    clean = {}
-    for k, v in state.items():
-        for prefix in ("unet.", "base_model.model."):
-            if k.startswith(prefix):
-                k = k[len(prefix):]
-        clean[k] = v
-    modules = sorted({k.rsplit(".lora_", 1)[0] for k in clean if ".lora_A." in k})
-    if not modules:
-        raise ValueError(f"{str(path)!r} holds no '<module>.lora_A.weight' keys; not a LoRA checkpoint")
-    ranks = {clean[f"{m}.lora_A.weight"].shape[0] for m in modules}
-    if len(ranks) != 1:
-        raise ValueError(f"{str(path)!r}: mixed LoRA ranks {sorted(ranks)} are not supported")
-    rank = ranks.pop()
-    alpha = float(meta.get("lora_alpha", meta.get("alpha", rank)))
-    names = dict(unet.named_modules())
-    missing = [m for m in modules if m not in names]
-    if missing:
-        raise ValueError(f"{str(path)!r} adapts modules the UNet does not have, e.g. {missing[0]!r}")
-    cfg = LoraConfig(r=rank, lora_alpha=alpha, target_modules=modules)
-    inject_adapter_in_model(cfg, unet, adapter_name=adapter_name)
-    result = set_peft_model_state_dict(unet, clean, adapter_name=adapter_name)
-    unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
-    if unexpected:
-        raise ValueError(f"{str(path)!r}: keys did not match the UNet, e.g. {unexpected[0]!r}")
-    adapted = dict(unet.named_modules())
-    for m in modules:
-        adapted[m].scaling[adapter_name] = adapted[m].scaling[adapter_name] * scale
-    unet.requires_grad_(False)
-    return len(modules)
+    ckpt = read_peft_lora(path, unet)
+    apply_checkpoint(unet, ckpt, adapter_name, scale)
+    return len(ckpt.layer_names)
 
 
 class VideoSDSGuidance(TextGuidance):
@@ -106,18 +76,11 @@ class VideoSDSGuidance(TextGuidance):
 
     def default_lora_loader(self, unet: torch.nn.Module, path: str, scale: float) -> None:
         """motion4d LoRA checkpoints through ``motion4d.video``; other safetensors as peft-style keys."""
-        from safetensors import safe_open
+        from motion4d.video.checkpoint import load_lora_file
 
         if not Path(path).is_file():
             raise FileNotFoundError(f"motion LoRA file {str(path)!r} does not exist")
-        with safe_open(str(path), framework="pt") as f:
-            fmt = (f.metadata() or {}).get("format")
-        if fmt == "motion4d-lora":
-            from motion4d.video.checkpoint import load_lora
-
-            load_lora(unet, path, model_id=str(self.cfg.model), scale=scale)
-        else:
-            apply_lora_safetensors(unet, path, scale)
+        load_lora_file(unet, path, model_id=str(self.cfg.model), scale=scale)
 
     @property
     def render_spec(self) -> RenderSpec:
