@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from motion4d.config import load_config
     from motion4d.video.config import TrainMotionConfig
-    from motion4d.video.outputs import write_mp4
+    from motion4d.utils.media import write_mp4
     from motion4d.video.train import train_motion
 
     cuda = torch.cuda.is_available() and not args.quick

@@ -42,8 +42,8 @@ def run(args) -> dict:
 
     from motion4d.camera import Cameras
     from motion4d.lift import lift, load_lift_config
-    from motion4d.lift.demo import QUICK_OVERRIDES, holdout_views
-    from motion4d.metrics import evaluate
+    from motion4d.evaluation.demo import QUICK_OVERRIDES, holdout_views
+    from motion4d.evaluation import evaluate
     from motion4d.world import BENCHMARK_SUITE, write_scene
 
     torch.set_num_threads(max(1, torch.get_num_threads()))

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from motion4d.metrics import evaluate  # noqa: E402
+from motion4d.evaluation import evaluate  # noqa: E402
 from motion4d.world import BENCHMARK_SUITE, FrozenScene, write_scene  # noqa: E402
 
 

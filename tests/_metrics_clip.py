@@ -4,8 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-_VOCAB = ["l", "o", "w", "e", "r", "s", "t", "i", "d", "n", "lo", "l</w>", "w</w>", "r</w>", "t</w>", "low</w>",
-          "er</w>", "lowest</w>", "newer</w>", "wider", "<unk>", "<|startoftext|>", "<|endoftext|>"]
+from motion4d.guidance.tiny import MERGES, VOCAB  # the one tiny vocabulary
 
 
 def tiny_clip(folder: Path) -> Path:
@@ -13,8 +12,8 @@ def tiny_clip(folder: Path) -> Path:
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps({v: i for i, v in enumerate(_VOCAB)}))
-    (folder / "merges.txt").write_text("#version: 0.2\nl o\nlo w</w>\ne r</w>\n")
+    (folder / "vocab.json").write_text(json.dumps({v: i for i, v in enumerate(VOCAB)}))
+    (folder / "merges.txt").write_text("\n".join(MERGES) + "\n")
     tok = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
     cfg = CLIPConfig(text_config=dict(vocab_size=100, hidden_size=8, intermediate_size=16, num_attention_heads=2,
                                       num_hidden_layers=1, max_position_embeddings=77, bos_token_id=21,

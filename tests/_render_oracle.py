@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from motion4d.render.api import RenderOutput
+from motion4d.render.types import RenderOutput
 from motion4d.render.projection import project
 from motion4d.render.sh import eval_sh
 

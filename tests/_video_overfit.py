@@ -168,11 +168,10 @@ def latent_motion(latents: torch.Tensor) -> torch.Tensor:
 def reference_latents(bb, clip: np.ndarray, folder: Path) -> tuple[Path, torch.Tensor]:
     """Write ``clip`` as the GIF that ``train-motion`` reads (lossless for these few colours) and return its path
     and the latents [C, F, h, w] of what was written (the reference every sample is compared with)."""
-    from motion4d.video.data import read_video
-    from motion4d.video.outputs import write_gif
+    from motion4d.utils.media import read_video, write_gif
 
     gif = write_gif(clip, Path(folder) / "reference.gif", fps=8)
-    seen = read_video(gif)[0].astype(np.float32) / 255.0
+    seen = read_video(gif).frames
     return gif, bb.encode_frames(torch.from_numpy(seen), sample=False)[0]
 
 
@@ -196,8 +195,7 @@ def invert(bb, ref_latents: torch.Tensor) -> torch.Tensor:
     """20-step DDIM inversion [1, C, F, h, w] of the reference by the UNet as it is now (empty prompt, no CFG)."""
     from motion4d.video.inversion import ddim_invert
 
-    return ddim_invert(bb.unet, bb.scheduler_config, ref_latents[None], bb.encode_prompt(""), steps=20,
-                       show_progress=False)
+    return ddim_invert(bb, ref_latents[None], bb.encode_prompt(""), steps=20, show_progress=False)
 
 
 def evaluate(bb, ref_latents: torch.Tensor, seeds: list[int], max_shift: float, noise_prior: float = 0.0,

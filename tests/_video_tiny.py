@@ -1,60 +1,21 @@
-"""Tiny text-to-video components built offline from configs and saved in the diffusers folder layout.
-
-Sizes follow diffusers' own T2V fast tests (research notes §7), with a 2-block VAE (factor 2) so that a 32x32 clip
-has 16x16 latents. The CLIP tokenizer is built from a 23-token vocab.json + merges.txt (no hub access).
+"""Tiny text-to-video components for the video tests: the tiny model is motion4d.guidance.tiny's one builder
+(:func:`~motion4d.guidance.tiny.build_tiny_t2v`, the same vocabulary as every tiny checkpoint) with a 2-block VAE
+(factor 2, so a 32x32 clip has 16x16 latents) and a 4-wide text encoder; plus procedural clips and helpers.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-
-VOCAB = ["l", "o", "w", "e", "r", "s", "t", "i", "d", "n", "lo", "l</w>", "w</w>", "r</w>", "t</w>", "low</w>",
-         "er</w>", "lowest</w>", "newer</w>", "wider", "<unk>", "<|startoftext|>", "<|endoftext|>"]
-MERGES = ["#version: 0.2", "l o", "lo w</w>", "e r</w>"]
 
 
 def build_tiny_model(folder: str | Path, seed: int = 0, channels: tuple[int, int] = (8, 8)) -> Path:
     """Write a tiny ZeroScope-like model (unet, vae, text_encoder, tokenizer, scheduler) into ``folder``.
     ``channels`` are the UNet's block widths (the tests use (8, 8); benchmarks may use wider ones)."""
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from motion4d.guidance.tiny import build_tiny_t2v
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    unet = UNet3DConditionModel(
-        block_out_channels=tuple(channels), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
-        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"), up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
-        cross_attention_dim=4, attention_head_dim=4, norm_num_groups=2)
-    torch.manual_seed(seed)
-    vae = AutoencoderKL(block_out_channels=(8, 8), in_channels=3, out_channels=3,
-                        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-                        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), latent_channels=4, sample_size=32,
-                        norm_num_groups=2)
-    torch.manual_seed(seed)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=0, eos_token_id=2, pad_token_id=1, hidden_size=4, intermediate_size=16, layer_norm_eps=1e-5,
-        num_attention_heads=2, num_hidden_layers=2, vocab_size=1000, hidden_act="gelu", projection_dim=32))
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-                              set_alpha_to_one=False)
-    unet.save_pretrained(folder / "unet")
-    vae.save_pretrained(folder / "vae")
-    text_encoder.save_pretrained(folder / "text_encoder")
-    scheduler.save_pretrained(folder / "scheduler")
-    tok_dir = folder / "tokenizer"
-    tok_dir.mkdir(exist_ok=True)
-    (tok_dir / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(VOCAB)}))
-    (tok_dir / "merges.txt").write_text("\n".join(MERGES) + "\n")
-    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=77)
-    tokenizer.save_pretrained(tok_dir)
-    (folder / "model_index.json").write_text(json.dumps({
-        "_class_name": "TextToVideoSDPipeline", "_name_or_path": "motion4d-tests/tiny-t2v",
-        "unet": ["diffusers", "UNet3DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
-        "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
-        "scheduler": ["diffusers", "DDIMScheduler"]}, indent=2))
-    return folder
+    return build_tiny_t2v(folder, seed=seed, channels=channels, text_dim=4, vae_blocks=2,
+                          name_or_path="motion4d-tests/tiny-t2v")
 
 
 def moving_square_clip(num_frames: int = 8, size: int = 32, square: int = 10, dx: int = 2, dy: int = 1,
@@ -82,9 +43,9 @@ def tiny_model_dir(tmp_path_factory, seed: int = 0) -> Path:
 
 
 def load_tiny(folder: Path):
-    from motion4d.video.backbone import VideoBackbone
+    from motion4d.video.backbones import load_backbone
 
-    return VideoBackbone.from_pretrained(str(folder), device="cpu")
+    return load_backbone(str(folder), device="cpu")
 
 
 def single_thread():
@@ -96,7 +57,7 @@ def single_thread():
 
 
 def write_square_video(path: Path, num_frames: int = 12, fps: float = 8.0, **kw) -> Path:
-    from motion4d.video.outputs import write_mp4
+    from motion4d.utils.media import write_mp4
 
     return write_mp4(moving_square_clip(num_frames, **kw), path, fps=fps)
 

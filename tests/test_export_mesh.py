@@ -20,7 +20,7 @@ def _random_gaussians(n=60, seed=0):
 
 def _dense_density(g: Gaussians, points: torch.Tensor, cutoff=3.0):
     """Brute force: every Gaussian at every point, truncated at ``cutoff`` sigma."""
-    from motion4d.render.projection import quat_to_rotmat
+    from motion4d.gaussians.geometry import quat_to_rotmat
 
     rot = quat_to_rotmat(g.quats.double())
     inv = (rot / g.scales.double()[:, None, :] ** 2) @ rot.transpose(1, 2)

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 from motion4d.export import write_video
-from motion4d.export import video as video_mod
 from motion4d.utils.io import atomic_path
 
 
@@ -90,11 +89,13 @@ def test_unknown_extension_and_bad_fps(tmp_path):
 
 
 def test_interrupted_write_leaves_no_final_file(tmp_path, monkeypatch):
-    def crash(frames, path, fps, quality):
-        path.write_bytes(b"half a video")
+    import imageio_ffmpeg
+
+    def crash(path, *args, **kwargs):
+        open(path, "wb").write(b"half a video")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(video_mod, "_write_mp4", crash)
+    monkeypatch.setattr(imageio_ffmpeg, "write_frames", crash)
     with pytest.raises(RuntimeError, match="disk full"):
         write_video(_frames(), tmp_path / "clip.mp4", fps=4)
     assert list(tmp_path.iterdir()) == []

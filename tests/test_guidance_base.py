@@ -6,14 +6,14 @@ from motion4d.config import ConfigError
 from motion4d.guidance import Condition, GuidanceConfig, cfg_combine, clean_grad, sds_loss, to_bchw
 
 
-def test_cfg_forms_match_hand_computation():
-    cond, uncond = torch.tensor([1.0, 2.0]), torch.tensor([0.5, 3.0])
-    assert torch.allclose(cfg_combine(cond, uncond, 7.5), torch.tensor([0.5 + 7.5 * 0.5, 3.0 + 7.5 * -1.0]))
-    assert torch.allclose(cfg_combine(cond, uncond, 100.0, "plus"), torch.tensor([1 + 100 * 0.5, 2 + 100 * -1.0]))
+def test_cfg_forms_match_hand_computation_in_uncond_cond_order():
+    uncond, cond = torch.tensor([0.5, 3.0]), torch.tensor([1.0, 2.0])
+    assert torch.allclose(cfg_combine(uncond, cond, 7.5), torch.tensor([0.5 + 7.5 * 0.5, 3.0 + 7.5 * -1.0]))
+    assert torch.allclose(cfg_combine(uncond, cond, 100.0, "plus"), torch.tensor([1 + 100 * 0.5, 2 + 100 * -1.0]))
     # threestudio's form with s equals the standard form with s + 1
-    assert torch.allclose(cfg_combine(cond, uncond, 9.0, "plus"), cfg_combine(cond, uncond, 10.0))
+    assert torch.allclose(cfg_combine(uncond, cond, 9.0, "plus"), cfg_combine(uncond, cond, 10.0))
     with pytest.raises(ValueError, match="cfg form"):
-        cfg_combine(cond, uncond, 1.0, "weird")
+        cfg_combine(uncond, cond, 1.0, "weird")
 
 
 def test_sds_loss_gradient_is_grad_over_batch():
@@ -53,19 +53,33 @@ def test_condition_relative_camera_wraps_azimuth():
 
 
 def test_config_defaults_per_type_and_errors():
-    assert GuidanceConfig(type="mvdream").guidance_scale == 50.0
+    from motion4d.guidance import Constant
+
+    assert GuidanceConfig(type="mvdream").guidance_scale == Constant(50.0)
     assert GuidanceConfig(type="sd").cfg_form == "plus" and GuidanceConfig(type="vsd").cfg_form == "standard"
     assert GuidanceConfig(type="stable-zero123").timesteps == "anneal"
     with pytest.raises(ConfigError, match="type"):
         GuidanceConfig(type="dreamfusion")
     with pytest.raises(ConfigError, match="guidance_scale"):
-        GuidanceConfig(type="sd", guidance_scale=[1, 2, 3])
+        GuidanceConfig(type="sd", guidance_scale=[1, 2])
+
+
+def test_removed_weight_key_names_its_replacement():
+    """One weight per loss term: the caller's lambda. The former guidance ``weight`` is an error saying so."""
+    from motion4d.config import load_config
+    from motion4d.guidance import HybridConfig
+
+    with pytest.raises(ConfigError, match=r"'weight' was removed.*lambda_sds.*weights\.<guidance name>"):
+        load_config(GuidanceConfig, data={"type": "video", "weight": 0.1})
+    with pytest.raises(ConfigError, match="guidances.v: config key 'weight' was removed"):
+        HybridConfig(guidances={"v": {"type": "video", "weight": 0.1}},
+                     stages=[{"steps": 1, "dynamic": True, "probabilities": {"v": 1.0}}])
 
 
 def test_section_numbers_are_schedules_too():
     from motion4d.guidance.base import Guidance
 
-    cfg = GuidanceConfig(type="mvdream", mvdream={"recon_std_rescale": [0.0, 1.0, 0, 100]},
+    cfg = GuidanceConfig(type="mvdream", mvdream={"recon_std_rescale": [0, 0.0, 1.0, 100]},
                          video={"motion_amp_scale": [[0, 1.0], [10, 5.0]]})
     g = Guidance(cfg)
     assert g.value("mvdream.recon_std_rescale", 50) == pytest.approx(0.5)

@@ -8,6 +8,7 @@ import torch
 from _guidance_tiny import one_thread, tiny_zero123  # noqa: F401
 from motion4d.cli import main
 from motion4d.guidance import Condition, GuidanceConfig, build_guidance
+from motion4d.hub import download_command
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -40,8 +41,9 @@ def test_models_json_lists_every_required_model_with_presence(hub_cache, tmp_pat
     for key, hub_id in REQUIRED.items():
         r = rows[key]
         assert r["hub_id"] == hub_id and r["present"] is False and r["path"] is None
-        assert r["download"] == f"huggingface-cli download {hub_id}" and r["license"] and r["task"] and r["used_by"]
-    assert rows["zeroscope"]["license"].lower() == "cc-by-nc-4.0" and rows["mvdream"]["size"] == "unknown"
+        assert r["download"] == download_command(hub_id) and r["license"] and r["task"] and r["used_by"]
+    assert rows["zeroscope"]["license"] == rows["modelscope"]["license"] == "cc-by-nc-4.0"
+    assert rows["mvdream"]["size"] == "unknown" and rows["zeroscope"]["size"] == "3.7 GB"
     assert "wrote" in capsys.readouterr().out
     hub_cache("ashawkey/zero123-xl-diffusers", tiny_zero123())
     assert main(["models", "--json"]) == 0

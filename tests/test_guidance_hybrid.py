@@ -16,7 +16,10 @@ def test_preset_is_4dfy_three_stages():
     assert [s.steps for s in cfg.parsed_stages] == [10000, 25000, 100000]
     assert [s.probabilities for s in cfg.parsed_stages] == [
         {"mvdream": 1.0}, {"mvdream": 0.5, "vsd": 0.5}, {"mvdream": 0.5, "vsd": 0.25, "video": 0.25}]
-    assert cfg.guidance_configs["video"].weight == 0.1 and cfg.guidance_configs["mvdream"].guidance_scale == 50
+    assert cfg.loss_weights["video"](0) == 0.1 and cfg.loss_weights["mvdream"](0) == 1.0
+    assert cfg.guidance_configs["mvdream"].guidance_scale(0) == 50
+    vsd_t_max = cfg.guidance_configs["vsd"].t_max                   # U(20, 980) until step 5000, then U(20, 500)
+    assert (vsd_t_max(4999), vsd_t_max(5000)) == (0.98, 0.5)
     assert cfg.clip_guidances == ["video"] and cfg.total_steps == 135000
 
 
@@ -89,7 +92,8 @@ def test_hybrid_runner_calls_the_planned_tiny_guidance():
         small = {"height": 8, "width": 8}
         cfg = HybridConfig(seed=3, frames=4, guidances={
             "mv": {"type": "mvdream", "model": str(tiny_mvdream()), **small},
-            "vid": {"type": "video", "model": str(tiny_video()), "weight": 0.1, "video": {"num_frames": 4}, **small}},
+            "vid": {"type": "video", "model": str(tiny_video()), "video": {"num_frames": 4}, **small}},
+            weights={"vid": 0.1},
             stages=[{"name": "dyn", "steps": 10, "dynamic": True, "probabilities": {"mv": 0.5, "vid": 0.5},
                      "overrides": {"mv": {"guidance_scale": [[0, 10.0], [10, 20.0]]}}}])
         hybrid = HybridSDS(cfg)
@@ -107,5 +111,14 @@ def test_hybrid_runner_calls_the_planned_tiny_guidance():
             seen.add(plan.guidance)
         assert seen == {"mv", "vid"}
         assert hybrid.guidance("mv").value("guidance_scale", 5) == 15.0      # stage override in effect
+        # the hybrid's weight is the one weight of the video loss: 0.1 x the guidance's own (unweighted) loss
+        plan = next(hybrid.plan(s) for s in range(50) if hybrid.plan(s).guidance == "vid")
+        frames = torch.rand(4, 8, 8, 3, generator=torch.Generator().manual_seed(1))
+        vid = hybrid.guidance("vid")
+        vid.generator.manual_seed(5)
+        weighted = hybrid.losses(frames, Condition(prompt="a lower"), plan)["sds_video"]
+        vid.generator.manual_seed(5)
+        own = vid.losses(frames, Condition(prompt="a lower"), plan.stage_step)["sds_video"]
+        assert own > 0 and torch.allclose(weighted, 0.1 * own)
     finally:
         torch.set_num_threads(before)

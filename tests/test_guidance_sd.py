@@ -25,13 +25,15 @@ def test_sds_cfg_matches_hand_computation_and_grads_reach_images():
     loss = g(images, _cond(), step=0)["sds"]
     loss.backward()
     assert torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0
-    text, uncond = g.text_embeddings(_cond(), 2)
+    cond = g.encode_condition(_cond(), 2)                  # CFG batch: 2 negative rows, then 2 prompt rows
+    uncond, text = cond[:2], cond[2:]
     assert not torch.allclose(text[0], text[1])            # front view vs back view prompts
+    assert torch.allclose(uncond, g.prompts(["", ""])) and torch.allclose(text[1], g.prompts(["a lower tower, back view"])[0])
     noisy, t = torch.randn(2, 4, 8, 8), torch.tensor([500, 500])
     with torch.no_grad():
         e_c = g.unet(noisy, t, encoder_hidden_states=text).sample
         e_u = g.unet(noisy, t, encoder_hidden_states=uncond).sample
-    got = g.predict_noise(noisy, t, text, uncond, 20.0, "plus")
+    got, _, _ = g.guided_noise(noisy, t, cond, 20.0, "plus")
     assert torch.allclose(got, e_c + 20.0 * (e_c - e_u), atol=1e-5)
 
 
@@ -62,11 +64,42 @@ def test_vsd_trainable_state_round_trip():
     a = build_guidance(cfg)
     a(torch.rand(1, 8, 8, 3), _cond_one(), step=0)
     state = a.trainable_state_dict()
-    assert state and all(k.startswith(("unet.", "camera_embed.")) for k in state)
+    assert state and all(k.startswith(("unet.", "camera_embed.", "optimizer.")) for k in state)
+    assert any(k.endswith(".exp_avg_sq") for k in state)    # the LoRA optimizer's moments travel too
     b = build_guidance(cfg.with_(seed=5))
     b.load_trainable_state_dict(state)
     assert all(torch.equal(v, b.trainable_state_dict()[k]) for k, v in state.items())
     assert build_guidance(GuidanceConfig(type="sd", model=str(tiny_sd()))).trainable_state_dict() == {}
+
+
+def test_vsd_resume_from_trainable_state_is_exact():
+    """Two steps, save, a third step; a fresh guidance restored from the saved state (generator reseeded as the
+    trainer does) makes the same third step bit for bit: loss, render gradient and LoRA update."""
+    cfg = GuidanceConfig(type="vsd", model=str(tiny_sd()), height=8, width=8, seed=4)
+    images = torch.rand(2, 1, 8, 8, 3, generator=torch.Generator().manual_seed(2))
+
+    def step(g, i):
+        g.generator.manual_seed(100 + i)
+        x = images[i % 2].clone().requires_grad_(True)
+        loss = g(x, _cond_one(), step=i)["vsd"]
+        loss.backward()
+        return loss.detach(), x.grad
+
+    a = build_guidance(cfg)
+    for i in range(2):
+        step(a, i)
+    saved = a.trainable_state_dict()
+    loss_a, grad_a = step(a, 2)
+    b = build_guidance(cfg.with_(seed=9))
+    b.load_trainable_state_dict(saved)
+    loss_b, grad_b = step(b, 2)
+    assert torch.equal(loss_a, loss_b) and torch.equal(grad_a, grad_b)
+    after_a, after_b = a.trainable_state_dict(), b.trainable_state_dict()
+    assert all(torch.equal(after_a[k], after_b[k]) for k in after_a)
+    c = build_guidance(cfg)                                 # without the optimizer state the update differs
+    c.load_trainable_state_dict({k: v for k, v in saved.items() if not k.startswith("optimizer.")})
+    step(c, 2)
+    assert any(not torch.equal(after_a[k], v) for k, v in c.trainable_state_dict().items() if k.startswith("unet."))
 
 
 def _cond_one():

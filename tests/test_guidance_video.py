@@ -100,7 +100,7 @@ def test_latent_gradient_is_weighted_cfg_residual_with_motion_amplification(amp)
     noise = torch.randn(1, 4, 3, 8, 8, generator=torch.Generator().manual_seed(9))
     g.randn = lambda shape: noise.clone()
     kept = {}
-    encode = g.encode_frames
+    encode = g.encode_renders
 
     def keep(frames):
         z = encode(frames)
@@ -108,7 +108,7 @@ def test_latent_gradient_is_weighted_cfg_residual_with_motion_amplification(amp)
         kept["z"] = z
         return z
 
-    g.encode_frames = keep
+    g.encode_renders = keep
     cond = Condition(prompt="a lower")
     g(torch.rand(3, 8, 8, 3, requires_grad=True), cond, step=4)["sds_video"].backward()
     z = kept["z"].detach()
@@ -116,7 +116,8 @@ def test_latent_gradient_is_weighted_cfg_residual_with_motion_amplification(amp)
     assert g.stats["t"].tolist() == [600]
     noisy = g.scheduler.add_noise(z, noise, t)
     text, uncond = g.prompts([cond.prompt]), g.prompts([""])
-    eps = g.predict_noise(noisy, t, text, uncond, 7.0)
+    assert torch.allclose(g.encode_condition(cond, 1), torch.cat([uncond, text]))     # CFG order (uncond, cond)
+    eps, _, _ = g.guided_noise(noisy, t, torch.cat([uncond, text]), 7.0)
     with torch.no_grad():
         e_c = g.unet(noisy, t, encoder_hidden_states=text).sample
         e_u = g.unet(noisy, t, encoder_hidden_states=uncond).sample

@@ -1,5 +1,6 @@
 """Zero123 family: camera vectors, loading from the diffusers layout, SDS, CFG and novel-view sampling."""
 import math
+import re
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ from _guidance_tiny import one_thread, tiny_zero123  # noqa: F401
 from motion4d.camera import Cameras
 from motion4d.guidance import Condition, GuidanceConfig, build_guidance
 from motion4d.guidance.zero123 import zero123_camera
-from motion4d.hub import ModelNotFoundError
+from motion4d.hub import ModelNotFoundError, download_command
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -68,23 +69,77 @@ def test_sds_shapes_finite_gradients_and_seed_determinism(z123):
     assert not torch.allclose(l3, l2)
 
 
-def test_cfg_zeroes_token_and_concat_latent_in_uncond_branch(z123):
+def _hand_conditioning(g, cond, batch):
+    """Zero123's conditioning computed by hand: one cc_projection token of [CLIP image embedding, camera],
+    and the reference's unscaled VAE posterior mode (RGBA composited on white)."""
+    rgb = cond.image[..., :3] * cond.image[..., 3:] + (1 - cond.image[..., 3:])
+    x = g.resize(rgb.permute(2, 0, 1)[None], (8, 8))
+    with torch.no_grad():
+        clip_in = torch.nn.functional.interpolate(x, size=(g.image_encoder.config.image_size,) * 2, mode="bilinear",
+                                                  align_corners=False, antialias=True)
+        emb = g.image_encoder((clip_in - g.clip_mean) / g.clip_std).image_embeds[:, None]
+        cam = zero123_camera(*cond.relative_camera(batch))
+        tokens = g.cc_projection(torch.cat([emb.expand(batch, -1, -1), cam[:, None]], -1))
+        lat = g.vae.encode(x * 2 - 1).latent_dist.mode().expand(batch, -1, -1, -1)
+    return tokens, lat
+
+
+def test_cfg_batch_is_uncond_then_cond_and_uncond_zeroes_the_image_conditioning(z123):
     cond = _cond()
-    tokens, ref_lat = z123.conditioning(cond, 2)
-    assert tokens.shape == (2, 1, 8) and ref_lat.shape == (2, 4, 8, 8)
+    tokens2, lat2 = z123.encode_condition(cond, 2)
+    tokens, lat = _hand_conditioning(z123, cond, 2)
+    assert tokens2.shape == (4, 1, 8) and lat2.shape == (4, 4, 8, 8)
+    assert torch.count_nonzero(tokens2[:2]) == 0 and torch.count_nonzero(lat2[:2]) == 0     # uncond half
+    assert torch.allclose(tokens2[2:], tokens, atol=1e-5) and torch.allclose(lat2[2:], lat, atol=1e-5)
     noisy = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
     t = torch.tensor([300, 300])
-    got = z123.predict_noise(noisy, t, tokens, ref_lat, 3.0)
+    eps, e_u, e_c = z123.guided_noise(noisy, t, (tokens2, lat2), 3.0)
     with torch.no_grad():
-        e_c = z123.unet(torch.cat([noisy, ref_lat], 1), t, encoder_hidden_states=tokens).sample
-        e_u = z123.unet(torch.cat([noisy, torch.zeros_like(ref_lat)], 1), t,
-                        encoder_hidden_states=torch.zeros_like(tokens)).sample
-    assert torch.allclose(got, e_u + 3.0 * (e_c - e_u), atol=1e-5)
-    # the reference latent is the unscaled posterior mode
-    x = z123.resize(cond.image.permute(2, 0, 1)[None, :3] * cond.image[..., 3][None, None] +
-                    (1 - cond.image[..., 3][None, None]), (8, 8))
-    mode = z123.vae.encode(x * 2 - 1).latent_dist.mode()
-    assert torch.allclose(ref_lat[:1], mode, atol=1e-5)
+        ref_c = z123.unet(torch.cat([noisy, lat], 1), t, encoder_hidden_states=tokens).sample
+        ref_u = z123.unet(torch.cat([noisy, torch.zeros_like(lat)], 1), t,
+                          encoder_hidden_states=torch.zeros_like(tokens)).sample
+    assert torch.allclose(e_c, ref_c, atol=1e-5) and torch.allclose(e_u, ref_u, atol=1e-5)
+    assert torch.allclose(eps, ref_u + 3.0 * (ref_c - ref_u), atol=1e-5)
+    # another reference image changes only the conditional branch
+    other = Condition(image=torch.rand(8, 8, 3, generator=torch.Generator().manual_seed(8)), elevation=[10.0, 30.0],
+                      azimuth=[45.0, 180.0], radius=2.5)
+    _, e_u2, e_c2 = z123.guided_noise(noisy, t, z123.encode_condition(other, 2), 3.0)
+    assert torch.equal(e_u2, e_u) and not torch.allclose(e_c2, e_c, atol=1e-4)
+
+
+def test_latent_gradient_is_weighted_cfg_residual_by_hand(z123):
+    """End to end through the template: d loss / d z == w(t) (eps_u + s (eps_c - eps_u) - eps) / B, with the
+    tiny UNet called by hand on the guidance's own noise and timestep."""
+    g = build_guidance(z123.cfg.with_(timesteps="anneal", anneal_steps=10, guidance_scale=3.0))
+    g.load()
+    noise = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(9))
+    g.randn = lambda shape: noise.clone()
+    kept = {}
+    encode = g.encode_renders
+
+    def keep(images):
+        z = encode(images)
+        z.retain_grad()
+        kept["z"] = z
+        return z
+
+    g.encode_renders = keep
+    cond = _cond()
+    g(torch.rand(2, 8, 8, 3, requires_grad=True), cond, step=4)["sds"].backward()
+    t = torch.tensor([600, 600])                              # anneal: round((1 - 4/10) * 1000)
+    assert g.stats["t"].tolist() == [600, 600]
+    z = kept["z"].detach()
+    noisy = g.scheduler.add_noise(z, noise, t)
+    tokens, lat = _hand_conditioning(g, cond, 2)
+    with torch.no_grad():
+        e_c = g.unet(torch.cat([noisy, lat], 1), t, encoder_hidden_states=tokens).sample
+        e_u = g.unet(torch.cat([noisy, torch.zeros_like(lat)], 1), t,
+                     encoder_hidden_states=torch.zeros_like(tokens)).sample
+    w = 1 - g.alphas_cumprod[600]
+    expected = w * (e_u + 3.0 * (e_c - e_u) - noise) / 2
+    assert torch.allclose(kept["z"].grad, expected, atol=1e-6)
+    swapped = w * (e_c + 3.0 * (e_u - e_c) - noise) / 2        # the (cond, uncond) mix-up would differ
+    assert not torch.allclose(kept["z"].grad, swapped, atol=1e-4)
 
 
 def test_novel_view_sampling_is_deterministic(z123):
@@ -97,7 +152,8 @@ def test_novel_view_sampling_is_deterministic(z123):
 
 def test_missing_model_error_names_model_and_download(tmp_path):
     g = build_guidance(GuidanceConfig(type="zero123"))
-    with pytest.raises(ModelNotFoundError, match=r"ashawkey/zero123-xl-diffusers.*\n.*huggingface-cli download"):
+    cmd = download_command("ashawkey/zero123-xl-diffusers")
+    with pytest.raises(ModelNotFoundError, match=r"ashawkey/zero123-xl-diffusers.*\n\s+" + re.escape(cmd)):
         g.load()
     (tmp_path / "unet").mkdir()
     g = build_guidance(GuidanceConfig(type="stable-zero123", model=str(tmp_path)))

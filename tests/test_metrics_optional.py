@@ -7,7 +7,7 @@ import torch
 from _metrics_clip import tiny_clip
 from _world_helpers import tiny_scene
 from motion4d.hub import ModelNotFoundError
-from motion4d.metrics import evaluate
+from motion4d.evaluation import evaluate
 from motion4d.metrics.optional import available, clip_similarity
 from motion4d.world import write_scene
 

@@ -165,7 +165,7 @@ def test_benchmark_suite_covers_every_kind():
 
 def test_rotations_are_exact():
     from motion4d.world.scene import _rotmat_to_quat
-    from motion4d.render.projection import quat_to_rotmat
+    from motion4d.gaussians.geometry import quat_to_rotmat
 
     scene = make_scene(6, objects="box", motions="spin", num_points=100)
     _, rots, _ = scene.points_at(0.3)

@@ -1,8 +1,16 @@
-"""Pretrained-model registry and resolution (hub id or local folder), with one clear error when absent.
+"""The model table: every pretrained model motion4d can use, and its resolution to a local folder.
 
-Nothing here downloads: ``resolve_pretrained`` only looks at a local folder or the Hugging Face
-cache (``local_files_only=True``). A missing model raises :class:`ModelNotFoundError`, whose message
-names the model, its size and the command that fetches it.
+:data:`MODELS` is written out below as one explicit table (key -> :class:`ModelInfo`); nothing
+registers models at import time. ``motion4d models`` prints it.
+
+Nothing here downloads: :func:`resolve_pretrained` only looks at a built-in folder, a local folder
+or the Hugging Face cache (``local_files_only=True``). A missing model raises
+:class:`ModelNotFoundError`, whose message names the model, its size and the command that fetches
+it (:func:`download_command`, written for the installed huggingface_hub: ``hf download <id>`` from
+1.0 on, ``huggingface-cli download <id>`` before).
+
+Licences and sizes come from the project's research notes (``shared/research/*.md``);
+``size_gb=None`` means the notes give no figure.
 """
 from __future__ import annotations
 
@@ -10,15 +18,24 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ModelInfo", "MODELS", "ModelNotFoundError", "resolve_pretrained", "is_present", "model_info"]
+__all__ = ["ModelInfo", "MODELS", "ALIASES", "ModelNotFoundError", "resolve_pretrained", "is_present",
+           "model_info", "download_command", "hub_cli_major"]
 
 
 @dataclass(frozen=True)
 class ModelInfo:
     """One model motion4d can use.
 
-    ``size_gb`` is the download size of the files motion4d loads; ``task`` is one of
-    text-to-video backbone, novel-view guidance, multi-view guidance, image guidance.
+    Attributes:
+        key: short name users type (``motion4d models``, ``model: <key>`` in configs).
+        hub_id: Hugging Face hub id (``owner/name``).
+        task: text-to-video backbone | novel-view guidance | multi-view guidance | image guidance |
+            image-text similarity (metric) | ...
+        size_gb: download size of the files motion4d loads, in GB (None: unknown).
+        license: licence of the weights (the hub tag where the notes found no other).
+        used_by: the motion4d stages / guidance types that load it.
+        builtin: folder inside the ``motion4d`` package holding the model (shipped tiny models); None for
+            hub models. :func:`resolve_pretrained` returns it without looking at the hub cache.
     """
 
     key: str
@@ -27,25 +44,75 @@ class ModelInfo:
     size_gb: float | None
     license: str
     used_by: str
+    builtin: str | None = None
 
     @property
     def download_command(self) -> str:
-        return f"huggingface-cli download {self.hub_id}"
+        """The shell command that fetches this model with the installed huggingface_hub."""
+        return download_command(self.hub_id)
 
 
-# Filled in by the guidance and text-to-video modules' owners; keys are short names users type.
-MODELS: dict[str, ModelInfo] = {}
+_NC = "cc-by-nc-4.0"
+_SD = "openrail++ (CreativeML Open RAIL++-M)"
+
+MODELS: dict[str, ModelInfo] = {
+    # text-to-video backbones: one UNet3D architecture (1.41 B params); size = fp16 download
+    # (UNet 1.41 B + CLIP-H text encoder 0.35 B + VAE 0.08 B parameters, 2 bytes each)
+    "zeroscope": ModelInfo(
+        "zeroscope", "cerspense/zeroscope_v2_576w", "text-to-video backbone", 3.7, _NC,
+        "motion4d.video (default; trained at 576x320, 24 frames); guidance type video (video SDS, hybrid stage 3)"),
+    "modelscope": ModelInfo(
+        "modelscope", "damo-vilab/text-to-video-ms-1.7b", "text-to-video backbone", 3.7, _NC,
+        "motion4d.video (trained at 256x256, 16 frames); guidance type video (alternative backbone)"),
+    # novel-view / multi-view guidance
+    "zero123-xl": ModelInfo(
+        "zero123-xl", "ashawkey/zero123-xl-diffusers", "novel-view guidance", None, "MIT",
+        "lift (static + dynamic, image-conditioned SDS); guidance type zero123"),
+    "stable-zero123": ModelInfo(
+        "stable-zero123", "ashawkey/stable-zero123-diffusers", "novel-view guidance", None,
+        "Stability AI Non-Commercial Research Community License (weights; hub tag MIT)",
+        "lift (DreamGaussian4D default); guidance type stable-zero123"),
+    "mvdream": ModelInfo(
+        "mvdream", "ashawkey/mvdream-sd2.1-diffusers", "multi-view guidance", None, "openrail",
+        "lift / hybrid SDS (4D-fy stages 1-3); guidance type mvdream"),
+    # image guidance
+    "sd21-base": ModelInfo(
+        "sd21-base", "stabilityai/stable-diffusion-2-1-base", "image guidance", None, _SD,
+        "hybrid SDS (4D-fy stages 2-3, VSD); guidance types sd, vsd"),
+    "sd21": ModelInfo(
+        "sd21", "stabilityai/stable-diffusion-2-1", "image guidance", None, _SD,
+        "hybrid SDS VSD particle (LoRA) model as in 4D-fy (vsd.lora_model: sd21); optional"),
+    # metrics
+    "clip-vit-b32": ModelInfo(
+        "clip-vit-b32", "openai/clip-vit-base-patch32", "image-text similarity (metric)", 0.6, "MIT",
+        "motion4d.metrics (optional CLIP similarity)"),
+}
+
+# other names users may type for a table entry
+ALIASES: dict[str, str] = {"stable-diffusion-2-1-base": "sd21-base", "sd2.1-base": "sd21-base",
+                           "zero123": "zero123-xl"}
 
 
-def register_model(info: ModelInfo) -> ModelInfo:
-    MODELS[info.key] = info
-    return info
+def hub_cli_major() -> int:
+    """Major version of the installed huggingface_hub (0 when it is not installed)."""
+    try:
+        from importlib.metadata import version
+
+        return int(version("huggingface_hub").split(".")[0])
+    except Exception:  # noqa: BLE001 - not installed or an odd version string
+        return 0
+
+
+def download_command(hub_id: str) -> str:
+    """``hf download <id>`` (huggingface_hub >= 1.0 ships only ``hf``), else ``huggingface-cli download <id>``."""
+    return f"{'hf' if hub_cli_major() >= 1 else 'huggingface-cli'} download {hub_id}"
 
 
 def model_info(name_or_id: str) -> ModelInfo | None:
-    """Registry entry by short key or hub id, or None."""
-    if name_or_id in MODELS:
-        return MODELS[name_or_id]
+    """Table entry by short key, alias or hub id, or None."""
+    name = ALIASES.get(name_or_id, name_or_id)
+    if name in MODELS:
+        return MODELS[name]
     return next((m for m in MODELS.values() if m.hub_id == name_or_id), None)
 
 
@@ -53,16 +120,30 @@ class ModelNotFoundError(FileNotFoundError):
     """A pretrained model is neither a local folder nor in the local Hugging Face cache."""
 
 
-def resolve_pretrained(name_or_path: str | os.PathLike, *, purpose: str = "") -> Path:
-    """Local folder of a model given a registry key, a hub id or a folder path.
+def _builtin_folder(info: ModelInfo) -> Path:
+    from importlib import resources
 
-    Raises :class:`ModelNotFoundError` with download instructions when it is not available offline.
+    return Path(str(resources.files("motion4d"))) / str(info.builtin)
+
+
+def resolve_pretrained(name_or_path: str | os.PathLike, *, purpose: str = "") -> Path:
+    """Local folder of a model given a table key, an alias, a hub id or a folder path.
+
+    Built-in models (``builtin`` set) resolve to their folder inside the package. Raises
+    :class:`ModelNotFoundError` with the download command when a hub model is not available offline.
     """
     text = str(name_or_path)
     path = Path(text).expanduser()
     if path.is_dir():
         return path
     info = model_info(text)
+    what = f" for {purpose}" if purpose else ""
+    if info is not None and info.builtin:
+        folder = _builtin_folder(info)
+        if folder.is_dir():
+            return folder
+        raise ModelNotFoundError(f"built-in model {info.key!r}{what} is missing from the installed package "
+                                 f"(expected {str(folder)!r}); reinstall motion4d")
     hub_id = info.hub_id if info else text
     if text.startswith((".", "/", "~")) or (os.sep in text and text.count("/") != 1):
         raise ModelNotFoundError(f"model folder {text!r} does not exist")
@@ -73,10 +154,9 @@ def resolve_pretrained(name_or_path: str | os.PathLike, *, purpose: str = "") ->
     except Exception:  # noqa: BLE001 - any failure here means "not in the local cache"
         pass
     size = f", {info.size_gb:g} GB" if info and info.size_gb else ""
-    what = f" for {purpose}" if purpose else ""
     raise ModelNotFoundError(
         f"model {hub_id!r}{what} is not available locally{size}. Download it once with\n"
-        f"    huggingface-cli download {hub_id}\n"
+        f"    {download_command(hub_id)}\n"
         f"(or pass a local folder in diffusers layout). motion4d never downloads at run time.")
 
 

@@ -11,6 +11,8 @@ import sys
 
 from motion4d import __version__
 
+__all__ = ["main", "build_parser", "CLIError", "COMMAND_MODULES"]
+
 COMMAND_MODULES = (
     "motion4d.cli.world",      # world make | sample | preview
     "motion4d.cli.evaluate",   # eval

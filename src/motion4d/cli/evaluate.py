@@ -24,7 +24,7 @@ def register(subparsers) -> None:
 
 
 def _eval(args) -> int:
-    from motion4d.metrics import evaluate, load_scene4d
+    from motion4d.evaluation import evaluate, load_scene4d
     from motion4d.utils.io import write_json
 
     start = time.perf_counter()

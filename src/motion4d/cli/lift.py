@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--static", default=None, help="3DGS PLY to use as the canonical model (skips the static stage)")
     p.add_argument("--views", default=None, help="extra calibrated views: multi-view folder or shapes-world scene")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--prompt", default=None, help="text prompt for text-conditioned guidance (sd, vsd, mvdream, "
+                   "video); same as prompt=...")
+    p.add_argument("--negative-prompt", default=None, help="text for the guidance's unconditional branch")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. dynamic.iters=200")
     p.set_defaults(func=_video_to_4d)
 
@@ -50,6 +53,10 @@ def _video_to_4d(args) -> int:
     from motion4d.lift import lift, load_lift_config
 
     cfg = load_lift_config(args.preset, file=args.config, overrides=args.overrides)
+    if args.prompt is not None:
+        cfg.prompt = args.prompt
+    if args.negative_prompt is not None:
+        cfg.negative_prompt = args.negative_prompt
     out = Path(args.out)
     result = lift(args.input, out, cfg, static=args.static, views=args.views, resume=args.resume)
     info = result.metadata
@@ -123,7 +130,7 @@ def _set_threads(spec: str) -> int | None:
 
 
 def _demo(args) -> int:
-    from motion4d.lift.demo import DEMO_SEED, run_demo
+    from motion4d.evaluation.demo import DEMO_SEED, run_demo
 
     threads = _set_threads(args.threads)
     if threads is not None:

@@ -2,29 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 
 __all__ = ["register", "model_rows"]
 
-# modules that register models in motion4d.hub when imported (light: no weights, no diffusers); the
-# text-to-video owner's entries (sizes computed from parameter counts) come first and are kept
-REGISTRY_MODULES = ("motion4d.video.backbone", "motion4d.guidance.loading")
-
 
 def model_rows() -> list[dict]:
-    """One dict per registered model: key, hub_id, task, size, license, used_by, present, path, download."""
-    for name in REGISTRY_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if not (e.name and name.startswith(e.name)):
-                raise
-    from motion4d.guidance.loading import register_guidance_models
+    """One dict per row of :data:`motion4d.hub.MODELS`: key, hub_id, task, size, license, used_by, present,
+    path, download."""
     from motion4d.hub import MODELS, ModelNotFoundError, resolve_pretrained
-
-    register_guidance_models()          # merge with entries registered later by other stages
 
     rows = []
     for info in sorted(MODELS.values(), key=lambda m: (m.task, m.key)):
@@ -35,7 +22,7 @@ def model_rows() -> list[dict]:
         rows.append({"key": info.key, "hub_id": info.hub_id, "task": info.task,
                      "size": f"{info.size_gb:g} GB" if info.size_gb else "unknown",
                      "license": info.license, "used_by": info.used_by, "present": path is not None,
-                     "path": path, "download": info.download_command})
+                     "path": path, "download": "built in" if info.builtin else info.download_command})
     return rows
 
 

@@ -35,6 +35,8 @@ def register(sub) -> None:
     g.add_argument("--height", type=int, default=384)
     g.add_argument("--steps", type=int, default=30)
     g.add_argument("--guidance", type=float, default=12.0)
+    g.add_argument("--scheduler", default="ddim", help="sampling scheduler: ddim (default), dpm-solver++, unipc, "
+                   "euler; flow-match-euler for flow-matching backbones")
     g.add_argument("--negative-prompt", default="")
     g.add_argument("--fps", type=float, default=8.0)
     g.add_argument("--device", default="auto")
@@ -77,7 +79,8 @@ def _generate(args: argparse.Namespace) -> int:
         motion_scale=args.motion_scale, appearance_scale=args.appearance_scale, noise_prior=args.noise_prior,
         noise_prior_video=args.noise_prior_video, seed=args.seed, num_frames=args.frames, width=args.width,
         height=args.height, steps=args.steps, guidance=args.guidance, negative_prompt=args.negative_prompt,
-        fps=args.fps, device=args.device, precision=args.precision, allow_base_mismatch=args.allow_base_mismatch)
+        fps=args.fps, device=args.device, precision=args.precision, allow_base_mismatch=args.allow_base_mismatch,
+        scheduler=args.scheduler)
     print(f"generated {args.frames} frames at {args.width}x{args.height} (seed {res.seed})")
     for key in ("mp4", "gif", "frames", "settings"):
         print(f"  {key}: {res.paths[key]}")

@@ -8,6 +8,7 @@ from pathlib import Path
 def register(subparsers) -> None:
     from motion4d.world.motions import MOTION_KINDS
     from motion4d.world.objects import OBJECT_KINDS
+    from motion4d.world.options import SceneOptions
 
     world = subparsers.add_parser("world", help="procedural 4D scenes with ground truth (shapes world)",
                                   description="Make shapes-world scenes: a reference video, ground-truth novel "
@@ -15,14 +16,7 @@ def register(subparsers) -> None:
     sub = world.add_subparsers(dest="world_command", metavar="SUBCOMMAND")
 
     def common(p):
-        p.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
-        p.add_argument("--size", type=int, default=64, help="image size in pixels, square (default 64)")
-        p.add_argument("--fps", type=float, default=8.0, help="frame rate of reference.mp4 (default 8)")
-        p.add_argument("--points", type=int, default=3000, help="Gaussians per scene (default 3000)")
-        p.add_argument("--elevations", type=float, nargs="+", default=[0.0, 30.0], metavar="DEG",
-                       help="elevations of the ground-truth views (default 0 30)")
-        p.add_argument("--azimuth-step", type=float, default=45.0, metavar="DEG",
-                       help="azimuth spacing of the ground-truth views (default 45)")
+        SceneOptions.add_arguments(p)  # --frames --size --fps --points ... from motion4d.world.SceneOptions
         p.add_argument("--no-views", action="store_true", help="write only the reference video")
         p.add_argument("--no-ply", action="store_true", help="skip the per-frame ground-truth PLYs")
         p.add_argument("--device", default="auto", help="render device: auto, cpu, cuda (default auto)")
@@ -61,11 +55,9 @@ def register(subparsers) -> None:
 
 
 def _scene_kwargs(args) -> dict:
-    if args.azimuth_step <= 0 or 360 % args.azimuth_step:
-        raise ValueError(f"--azimuth-step {args.azimuth_step:g} must divide 360")
-    azimuths = [i * args.azimuth_step for i in range(int(360 // args.azimuth_step))]
-    return dict(num_frames=args.frames, size=args.size, fps=args.fps, num_points=args.points,
-                elevations=args.elevations, azimuths=azimuths)
+    from motion4d.world.options import SceneOptions
+
+    return SceneOptions.from_args(args).kwargs()
 
 
 def _write_kwargs(args) -> dict:

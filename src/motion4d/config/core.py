@@ -121,6 +121,9 @@ def _deep_update(dst: dict, src: dict, schema: type, prefix: str) -> None:
     for key, value in src.items():
         full = f"{prefix}{key}"
         if key not in fields:
+            removed = getattr(schema, "_removed_keys", {}).get(key)   # {old key: what replaced it}
+            if removed:
+                raise ConfigError(f"config key {full!r} was removed: {removed}")
             raise ConfigError(f"unknown config key {full!r}; valid keys{' under ' + repr(prefix[:-1]) if prefix else ''}: "
                               f"{', '.join(fields)}")
         sub = _dataclass_type(hints[key])

@@ -3,7 +3,8 @@
 Every function writes atomically (a reader never sees a half-written file under its final name)
 and returns the path(s) it wrote.
 
-* :func:`write_video`: frames to ``.mp4`` (H.264, yuv420p) or ``.gif``.
+* :func:`write_video`: frames to ``.mp4`` (H.264, yuv420p) or ``.gif`` (re-exported from
+  :mod:`motion4d.utils.media`, the one media I/O module).
 * :func:`export_ply_sequence`: per-frame Gaussians in the standard 3DGS PLY layout (``000.ply`` ...).
 * :func:`render_turntable`, :func:`render_comparison`: turntable and reference-vs-render videos.
 * :func:`extract_mesh`: marching cubes on the Gaussians' density field, with vertex colours.
@@ -16,7 +17,7 @@ from motion4d.export.mesh import extract_mesh
 from motion4d.export.obj_sequence import export_obj_sequence, write_obj
 from motion4d.export.ply_sequence import export_ply_sequence
 from motion4d.export.turntable import render_comparison, render_turntable
-from motion4d.export.video import VIDEO_FORMATS, write_video
+from motion4d.utils.media import WRITE_FORMATS as VIDEO_FORMATS, write_video
 
 __all__ = [
     "VIDEO_FORMATS",

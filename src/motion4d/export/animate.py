@@ -36,18 +36,12 @@ def knn_weights(points: torch.Tensor, sources: torch.Tensor, k: int = 8, power: 
     """Indices ``[P, k]`` of the ``k`` nearest ``sources [N, 3]`` of each point ``[P, 3]`` and their
     normalised inverse-distance weights ``[P, k]`` (rows sum to 1), on the points' device.
 
-    Uses a k-d tree (``scipy.spatial.cKDTree``) on the CPU: about a second for 200k points
+    Uses :func:`motion4d.utils.knn.knn` (a k-d tree on the CPU): about a second for 200k points
     among 20k sources.
     """
-    from scipy.spatial import cKDTree
+    from motion4d.utils.knn import knn
 
-    if isinstance(k, bool) or int(k) != k or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    k = min(int(k), sources.shape[0])
-    tree = cKDTree(sources.detach().cpu().double().numpy())
-    dist, idx = tree.query(points.detach().cpu().double().numpy(), k=k)
-    dist = torch.as_tensor(dist, dtype=torch.float32).reshape(len(points), k)
-    idx = torch.as_tensor(idx, dtype=torch.long).reshape(len(points), k)
+    dist, idx = knn(sources, k, queries=points)
     w = 1.0 / (dist + eps) ** power
     return idx.to(points.device), (w / w.sum(1, keepdim=True)).to(points.device)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from motion4d.gaussians.model import Gaussians
-from motion4d.render.projection import quat_to_rotmat
+from motion4d.gaussians.geometry import quat_to_rotmat
 
 __all__ = ["DensityGrid", "density_grid", "DENSITY_BACKENDS"]
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from motion4d.camera import Cameras, turntable
-from motion4d.export.video import check_video_path, to_uint8_frames, write_video
+from motion4d.utils.media import check_video_path, to_uint8, write_video
 from motion4d.scene4d import frame_times
 from motion4d.utils.progress import progress
 
@@ -102,7 +102,7 @@ def render_comparison(scene, reference_frames, cameras: Cameras, path: str | os.
         for f, t in enumerate(progress(frame_times(n), desc="comparison")):
             cam = cameras[0] if len(cameras) == 1 else cameras[f]
             rendered = render_frame(scene, t, cam, background)[0]
-            frames.append(np.concatenate([ref[f], to_uint8_frames(rendered[None])[0]], axis=1))
+            frames.append(np.concatenate([ref[f], to_uint8(rendered[None])[0]], axis=1))
     return write_video(np.stack(frames), path, fps=fps)
 
 
@@ -115,4 +115,4 @@ def _reference_rgb(frames, background) -> np.ndarray:
     if arr.shape[-1] == 4:
         bg = _background_rgb(background).numpy()
         arr = arr[..., :3] * arr[..., 3:] + bg * (1.0 - arr[..., 3:])
-    return to_uint8_frames(arr)
+    return to_uint8(arr)

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from motion4d.gaussians.model import GaussianModel
-from motion4d.render.projection import quat_to_rotmat
+from motion4d.gaussians.geometry import quat_to_rotmat
 
 __all__ = ["DensifyStrategy", "update_parameters"]
 

@@ -205,15 +205,11 @@ class GaussianModel(nn.Module):
         return f"num_gaussians={len(self)}, sh_degree={self.sh_degree}"
 
 
-def _knn_scale(points: torch.Tensor, k: int = 3, chunk: int = 4096) -> torch.Tensor:
+def _knn_scale(points: torch.Tensor, k: int = 3) -> torch.Tensor:
     """Mean distance to the ``k`` nearest other points, ``[N]`` (clamped away from zero)."""
-    n = points.shape[0]
-    if n == 1:
+    from motion4d.utils.knn import knn
+
+    if points.shape[0] == 1:
         return torch.full((1,), 0.01)
-    k = min(k, n - 1)
-    out = []
-    for start in range(0, n, chunk):
-        d = torch.cdist(points[start:start + chunk], points)
-        d[torch.arange(d.shape[0]), torch.arange(start, start + d.shape[0])] = float("inf")
-        out.append(d.topk(k, largest=False).values.mean(dim=1))
-    return torch.cat(out).clamp_min(1e-4)
+    dist, _ = knn(points, k)
+    return dist.mean(dim=1).clamp_min(1e-4)

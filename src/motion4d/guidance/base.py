@@ -1,24 +1,34 @@
-"""The guidance interface and the loss helpers every score-distillation model shares.
+"""The guidance template: the score-distillation step written once, and the loss helpers it uses.
 
 A guidance turns renders into named losses::
 
-    losses = guidance(images, condition, step)      # dict[str, Tensor], each a scalar
-    loss = sum(losses.values()); loss.backward()    # gradients reach `images` (and the renderer)
+    losses = guidance(images, condition, step)      # dict[str, Tensor], each a scalar, unweighted
+    loss = lambda_sds * sum(losses.values())        # the caller owns the loss weight
+    loss.backward()                                 # gradients reach `images` (and the renderer)
 
 * ``images``: ``[B, H, W, 3]`` (motion4d's render layout) or ``[B, 3, H, W]``, float in ``[0, 1]``.
   For video guidance the batch holds the frames of one clip, in time order.
-* ``condition``: a :class:`Condition` (prompt and/or reference image + cameras).
+* ``condition``: a :class:`~motion4d.guidance.condition.Condition` (prompt and/or reference image + cameras).
 * ``step``: the optimisation step; every schedule in the guidance config is evaluated at it.
 
-``guidance.needs`` says which condition fields the model reads (``"prompt"``, ``"image"``,
-``"camera"``, ``"cameras"``), and ``guidance.render_spec`` what the 4D loop should render
-(views per step, image size, or a clip of frames).
+:meth:`Guidance.losses` is the SDS skeleton, the same for every model::
 
-The SDS gradient is injected with the detached-target form (threestudio, DreamGaussian)::
+    z      = encode_renders(images)                   # latents [B, C, ...], with gradient
+    t      = timesteps(step)                          # [B] from the config's sampler and generator
+    cond   = encode_condition(condition, B)           # the model's conditioning, CFG batch (uncond, cond)
+    eps    ~ N(0, I);  z_t = scheduler.add_noise(z, eps, t)
+    e_u, e_c = predict_noise([z_t, z_t], [t, t], cond).chunk(2)       # one UNet call, uncond first
+    e_cfg  = e_u + s (e_c - e_u)                      # or threestudio's "plus" form (cfg_form)
+    grad   = clean(w(t) (e_cfg - eps))                # score_gradient; NaN/inf -> 0, optional clamp
+    loss   = 0.5 ||z - stopgrad(z - grad)||^2 / B     # so d loss / d z = grad / B
 
-    grad   = w(t) * (eps_pred - eps)                  # never differentiated through the UNet
-    target = stopgrad(z - grad)
-    loss   = 0.5 * ||z - target||^2 / B               # so d loss / d z = grad / B
+A model implements only :meth:`Guidance._load` (its components, including ``self.scheduler``),
+:meth:`Guidance.encode_condition` and :meth:`Guidance.predict_noise`; it may override
+:meth:`Guidance.encode_renders` (e.g. a video VAE), :meth:`Guidance.score_gradient` (VSD's LoRA target,
+MVDream's x0 reconstruction) and :meth:`Guidance.after_step` (VSD's LoRA update). It is then one row of
+:data:`motion4d.guidance.registry.GUIDANCES`.
+
+CFG batches are ordered (uncond, cond) everywhere, as in :mod:`motion4d.video.sampling`.
 """
 from __future__ import annotations
 
@@ -28,125 +38,18 @@ from typing import Any, ClassVar, Sequence
 import torch
 import torch.nn.functional as F
 
+from motion4d.guidance.condition import Condition, RenderSpec, to_bchw
 from motion4d.guidance.schedules import Schedule, TimestepSampler
 
-__all__ = ["Condition", "RenderSpec", "Guidance", "to_bchw", "cfg_combine", "CFG_FORMS", "clean_grad", "predicted_eps",
-           "sds_loss", "sds_weight", "WEIGHTINGS"]
+__all__ = ["Condition", "RenderSpec", "Guidance", "SDSStep", "to_bchw", "cfg_combine", "CFG_FORMS", "clean_grad",
+           "predicted_eps", "sds_loss", "sds_weight", "WEIGHTINGS"]
 
 CFG_FORMS = ("standard", "plus")
 WEIGHTINGS = ("sds", "uniform")
 
 
-@dataclass
-class Condition:
-    """What a guidance is conditioned on. Fill only what the guidance ``needs``.
-
-    Cameras use motion4d's convention (degrees; ``elevation > 0`` above the horizon, ``azimuth = 0`` on
-    the +Z axis, growing towards +X; radius in world units). Each guidance converts explicitly to its
-    model's own convention.
-
-    Attributes:
-        prompt: text prompt (SD, VSD, MVDream, video).
-        negative_prompt: text for the unconditional branch ("" = empty prompt).
-        image: reference image(s) for Zero123, ``[H, W, 3|4]``, ``[3|4, H, W]`` or batched with a
-            leading dimension of 1 or B (one reference per render, e.g. the video frame at that time),
-            float in [0, 1]. RGBA is composited on white.
-        elevation, azimuth, radius: cameras of the B renders (scalars or ``[B]``).
-        ref_elevation, ref_azimuth, ref_radius: camera of the reference image (default: elevation 0,
-            azimuth 0, the renders' radius).
-        cameras: :class:`motion4d.camera.Cameras` of the renders; MVDream reads their poses. When given,
-            missing ``elevation``/``azimuth``/``radius`` are taken from their orbit metadata.
-    """
-
-    prompt: str | None = None
-    negative_prompt: str = ""
-    image: torch.Tensor | None = None
-    elevation: Any = None
-    azimuth: Any = None
-    radius: Any = None
-    ref_elevation: float = 0.0
-    ref_azimuth: float = 0.0
-    ref_radius: float | None = None
-    cameras: Any = None
-
-    @classmethod
-    def relative(cls, image: torch.Tensor, d_elevation: Any, d_azimuth: Any, d_radius: Any = 0.0,
-                 ref_elevation: float = 0.0, **kw) -> "Condition":
-        """A reference image plus camera *deltas* (target minus reference, motion4d convention)."""
-        d_el, d_az, d_r = (torch.as_tensor(v, dtype=torch.float32).reshape(-1) for v in
-                           (d_elevation, d_azimuth, d_radius))
-        return cls(image=image, elevation=ref_elevation + d_el, azimuth=d_az, radius=1.0 + d_r,
-                   ref_elevation=ref_elevation, ref_azimuth=0.0, ref_radius=1.0, **kw)
-
-    def camera_params(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(elevation, azimuth, radius)`` of the renders as float32 ``[batch]`` tensors."""
-        vals = []
-        for key in ("elevation", "azimuth", "radius"):
-            v = getattr(self, key)
-            if v is None and self.cameras is not None:
-                v = getattr(self.cameras, key)
-            if v is None:
-                raise ValueError(f"condition lacks the render cameras' {key}: pass Condition({key}=...) or "
-                                 f"cameras=Cameras.orbit(...)")
-            t = torch.as_tensor(v, dtype=torch.float32).detach().cpu().reshape(-1)
-            if len(t) == 1:
-                t = t.expand(batch)
-            if len(t) != batch:
-                raise ValueError(f"condition {key} has {len(t)} values for a batch of {batch} renders")
-            vals.append(t.clone())
-        return vals[0], vals[1], vals[2]
-
-    def relative_camera(self, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Deltas ``(d_elevation, d_azimuth, d_radius)`` from the reference camera to each render."""
-        el, az, r = self.camera_params(batch)
-        ref_r = r if self.ref_radius is None else torch.full_like(r, float(self.ref_radius))
-        d_az = torch.remainder(az - float(self.ref_azimuth) + 180.0, 360.0) - 180.0
-        return el - float(self.ref_elevation), d_az, r - ref_r
-
-
-@dataclass(frozen=True)
-class RenderSpec:
-    """What the 4D loop should render for one guidance step.
-
-    ``views`` renders of ``height x width`` (MVDream: 4 views with a shared time); ``frames`` > 1 means
-    a clip: the same camera at ``frames`` times (video guidance). Guidances resize internally, so
-    these are recommendations (the model's native input size).
-    """
-
-    views: int = 1
-    height: int = 256
-    width: int = 256
-    frames: int = 1
-
-    @property
-    def is_clip(self) -> bool:
-        return self.frames > 1
-
-
-def to_bchw(images: torch.Tensor, name: str = "images") -> torch.Tensor:
-    """``[B, H, W, 3]`` or ``[B, 3, H, W]`` (or unbatched) images in [0, 1] as ``[B, 3, H, W]``.
-
-    Four-channel (RGBA) inputs are composited on white. A shape that reads both ways (e.g. ``[B, 3, 4, 3]``)
-    is taken as channels-last, motion4d's render layout. Raises ``ValueError`` for other layouts.
-    """
-    if not isinstance(images, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(images).__name__}")
-    x = images
-    if x.ndim == 3:
-        x = x[None]
-    if x.ndim != 4:
-        raise ValueError(f"{name} must be [B,H,W,3] or [B,3,H,W], got shape {tuple(images.shape)}")
-    if x.shape[-1] in (3, 4):                   # channels-last wins when both readings are possible
-        x = x.permute(0, 3, 1, 2)
-    elif x.shape[1] not in (3, 4):
-        raise ValueError(f"{name} must be [B,H,W,3] or [B,3,H,W], got shape {tuple(images.shape)}")
-    if x.shape[1] == 4:
-        x = x[:, :3] * x[:, 3:] + (1.0 - x[:, 3:])
-    return x
-
-
-def cfg_combine(cond: torch.Tensor, uncond: torch.Tensor, scale: float, form: str = "standard") -> torch.Tensor:
-    """Classifier-free guidance.
+def cfg_combine(uncond: torch.Tensor, cond: torch.Tensor, scale: float, form: str = "standard") -> torch.Tensor:
+    """Classifier-free guidance from the two branches, given in the CFG batch order (uncond, cond).
 
     ``standard`` (diffusers, MVDream, Zero123, VSD): ``uncond + s * (cond - uncond)``.
     ``plus`` (threestudio's SD-SDS and ZeroScope guidance): ``cond + s * (cond - uncond)``, equal to the
@@ -183,16 +86,54 @@ def sds_loss(latents: torch.Tensor, grad: torch.Tensor, batch: int | None = None
     return 0.5 * F.mse_loss(latents.float(), target, reduction="sum") / batch
 
 
-class Guidance(torch.nn.Module):
-    """Base class: a score-distillation model behind ``losses(images, condition, step)``.
+def predicted_eps(output: torch.Tensor, sample: torch.Tensor, t: torch.Tensor, alphas_cumprod: torch.Tensor,
+                  prediction_type: str = "epsilon") -> torch.Tensor:
+    """The noise estimate from a UNet output of ``prediction_type`` (epsilon | v_prediction | sample).
 
-    Subclasses set ``kind``, ``needs`` and implement :meth:`_load` (build the diffusion components,
-    called once, lazily) and :meth:`losses`. Model weights stay frozen; only trainable extras (the
-    VSD LoRA) have ``requires_grad``.
+    ``sample`` is the noisy latent ``[B, ...]`` and ``t`` the timesteps ``[B]``.
+    """
+    if prediction_type == "epsilon":
+        return output
+    a = alphas_cumprod.to(sample.device)[t].float().reshape(-1, *([1] * (sample.ndim - 1)))
+    if prediction_type == "v_prediction":
+        return a.sqrt() * output + (1 - a).sqrt() * sample
+    if prediction_type == "sample":
+        return (sample - a.sqrt() * output) / (1 - a).sqrt()
+    raise ValueError(f"unsupported prediction_type {prediction_type!r}")
+
+
+@dataclass
+class SDSStep:
+    """One score-distillation step as :meth:`Guidance.losses` computed it (handed to the hooks).
+
+    ``latents`` ``[B, C, ...]`` carry the gradient to the renders; ``t`` ``[B]`` int64; ``noise`` and
+    ``noisy`` have the latents' shape; ``eps`` is the CFG combination of ``eps_uncond`` and ``eps_cond``
+    (all float32, no gradient); ``cond`` is what :meth:`Guidance.encode_condition` returned.
+    """
+
+    step: int
+    latents: torch.Tensor
+    t: torch.Tensor
+    noise: torch.Tensor
+    noisy: torch.Tensor
+    cond: Any
+    eps: torch.Tensor
+    eps_uncond: torch.Tensor
+    eps_cond: torch.Tensor
+
+
+class Guidance(torch.nn.Module):
+    """Base class and template of every score-distillation model (see the module docstring).
+
+    Class attributes: ``kind`` (name in messages), ``needs`` (condition fields read: ``"prompt"``,
+    ``"image"``, ``"camera"``, ``"cameras"``), ``loss_name`` (key of the returned loss). Model weights
+    stay frozen; only trainable extras (the VSD LoRA) have ``requires_grad``. ``generator`` (a CPU
+    ``torch.Generator``) draws every random number of a step: reseed it for exact resume.
     """
 
     kind: ClassVar[str] = "guidance"
     needs: ClassVar[frozenset[str]] = frozenset()
+    loss_name: ClassVar[str] = "sds"
 
     def __init__(self, cfg: Any):
         super().__init__()
@@ -203,20 +144,104 @@ class Guidance(torch.nn.Module):
         self.dtype = default_dtype(self.device_, getattr(cfg, "precision", "auto"))
         self.generator = torch.Generator().manual_seed(int(getattr(cfg, "seed", 0)))
         self._loaded = False
-        self._schedules: dict[str, Schedule] = {}
+        self._sampler: TimestepSampler | None = None
         self.stats: dict[str, Any] = {}          # diagnostics of the last call (timesteps, LoRA loss)
 
-    # -- schedules -----------------------------------------------------------------------------
+    # -- what a model implements ---------------------------------------------------------------
+    def _load(self) -> None:  # pragma: no cover - abstract
+        """Build the components (called once, lazily). Must set ``self.scheduler`` (a diffusers noise
+        scheduler: ``add_noise``, ``alphas_cumprod``, ``config.num_train_timesteps``)."""
+        raise NotImplementedError
+
+    def encode_condition(self, condition: Condition, batch: int) -> Any:  # pragma: no cover - abstract
+        """The model's conditioning for a CFG batch of ``2 * batch`` rows: unconditional first, then
+        conditional (any structure :meth:`predict_noise` reads)."""
+        raise NotImplementedError
+
+    def predict_noise(self, latents_noisy: torch.Tensor, t: torch.Tensor, cond: Any
+                      ) -> torch.Tensor:  # pragma: no cover - abstract
+        """The raw model output (in the scheduler's ``prediction_type``) for a CFG batch: ``latents_noisy``
+        ``[2B, C, ...]`` in ``self.dtype``, ``t`` ``[2B]``, ``cond`` from :meth:`encode_condition`."""
+        raise NotImplementedError
+
+    # -- optional hooks ------------------------------------------------------------------------
+    views_per_timestep: int = 1
+    """Renders that share one timestep (MVDream: the views of a sample); the batch must be a multiple."""
+
+    def encode_renders(self, images: torch.Tensor) -> torch.Tensor:
+        """Latents ``[B, C, h, w]`` (with gradient) of renders: resized to the model size, VAE-encoded."""
+        x = to_bchw(images).to(self.device_)
+        return self.encode_images(self.vae, self.resize(x.float(), (self.cfg.height, self.cfg.width)))
+
+    def score_gradient(self, s: SDSStep) -> torch.Tensor:
+        """The gradient injected into the latents (before NaN guard and clamp): ``w(t) (eps_cfg - noise)``."""
+        w = sds_weight(self.alphas_cumprod, s.t, self.cfg.weighting)
+        return w.reshape(-1, *([1] * (s.latents.ndim - 1))) * (s.eps - s.noise)
+
+    def after_step(self, s: SDSStep) -> None:
+        """Called after the loss is formed (VSD trains its LoRA here)."""
+
+    # -- the template --------------------------------------------------------------------------
+    def losses(self, images: torch.Tensor, condition: Condition, step: int = 0) -> dict[str, torch.Tensor]:
+        """``{loss_name: loss}``: the SDS loss of ``images`` under ``condition`` at ``step`` (unweighted)."""
+        self.load()
+        self.check_needs(condition)
+        s = self.sds_step(images, condition, step)
+        grad = clean_grad(self.score_gradient(s), self.value("grad_clip", step))
+        loss = sds_loss(s.latents, grad)
+        self.stats = {"t": s.t.detach().cpu()}
+        self.after_step(s)
+        return {self.loss_name: loss}
+
+    def forward(self, images: torch.Tensor, condition: Condition, step: int = 0) -> dict[str, torch.Tensor]:
+        return self.losses(images, condition, step)
+
+    def sds_step(self, images: torch.Tensor, condition: Condition, step: int) -> SDSStep:
+        """Encode, draw ``t`` and noise, add noise, predict with CFG (random draws in that order)."""
+        latents = self.encode_renders(images)
+        B = latents.shape[0]
+        t = self.timesteps(step, B)
+        cond = self.encode_condition(condition, B)
+        noise = self.randn(latents.shape)
+        noisy = self.scheduler.add_noise(latents.detach().float(), noise, t)
+        eps, eps_u, eps_c = self.guided_noise(noisy, t, cond, self.value("guidance_scale", step))
+        return SDSStep(step, latents, t, noise, noisy, cond, eps, eps_u, eps_c)
+
+    @torch.no_grad()
+    def guided_noise(self, latents_noisy: torch.Tensor, t: torch.Tensor, cond: Any, scale: float,
+                     form: str | None = None, prediction_type: str | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(eps_cfg, eps_uncond, eps_cond)`` float32 for noisy latents ``[B, ...]``: one
+        :meth:`predict_noise` call on the CFG batch (uncond, cond), then :func:`cfg_combine` (``form``
+        defaults to ``cfg.cfg_form``). Samplers (Zero123's ``novel_view``) use it too."""
+        x2, t2 = torch.cat([latents_noisy, latents_noisy]), torch.cat([t, t])
+        out = self.predict_noise(x2.to(self.dtype), t2, cond).float()
+        eps = predicted_eps(out, x2.float(), t2, self.alphas_cumprod, prediction_type or self.prediction_type)
+        eps_u, eps_c = eps.chunk(2)
+        return cfg_combine(eps_u, eps_c, scale, form or self.cfg.cfg_form), eps_u, eps_c
+
+    def timesteps(self, step: int, batch: int) -> torch.Tensor:
+        """``[batch]`` timesteps at ``step``, one per group of :attr:`views_per_timestep` renders."""
+        V = self.views_per_timestep
+        if batch % V:
+            raise ValueError(f"{self.kind} guidance needs the renders in groups of {V} views; got a batch of {batch}")
+        return self.sample_timesteps(step, batch // V, self.scheduler.config.num_train_timesteps).repeat_interleave(V)
+
+    def sample_timesteps(self, step: int, batch: int, num_train_timesteps: int = 1000) -> torch.Tensor:
+        """Timesteps ``[batch]`` from the config's sampler (``timesteps``, ``t_min``, ``t_max``) at ``step``."""
+        if self._sampler is None:
+            c = self.cfg
+            self._sampler = TimestepSampler(c.timesteps, c.t_min, c.t_max, num_train_timesteps, c.anneal_steps,
+                                            c.per_sample_t)
+        return self._sampler(step, batch, self.generator, self.device_)
+
+    # -- config numbers ------------------------------------------------------------------------
     def value(self, key: str, step: int) -> float | None:
-        """The config number ``key`` (possibly a schedule; dotted for section fields) at ``step``; None stays None."""
+        """The config number ``key`` (a :class:`Schedule`; dotted for section fields) at ``step``; None stays None."""
         raw = self.cfg
         for part in key.split("."):                 # "mvdream.recon_std_rescale" reads a section field
             raw = getattr(raw, part)
-        if raw is None:
-            return None
-        if key not in self._schedules:
-            self._schedules[key] = Schedule.parse(raw, key)
-        return self._schedules[key](step)
+        return None if raw is None else Schedule.parse(raw, key)(step)
 
     def reconfigure(self, **changes: Any) -> None:
         """Change schedule/scale fields without reloading weights (hybrid stages use it).
@@ -226,9 +251,7 @@ class Guidance(torch.nn.Module):
         fixed = {"type", "model", "precision", "device"} & set(changes)
         if fixed:
             raise ValueError(f"cannot change {', '.join(sorted(fixed))} of a built guidance; build a new one")
-        cfg = self.cfg.with_(**changes)
-        self.cfg = cfg
-        self._schedules.clear()
+        self.cfg = self.cfg.with_(**changes)
         self._sampler = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -236,57 +259,24 @@ class Guidance(torch.nn.Module):
         """Load the pretrained components now (otherwise on the first call)."""
         if not self._loaded:
             self._load()
+            self.alphas_cumprod = self.scheduler.alphas_cumprod.to(self.device_)
+            self.prediction_type = self.scheduler.config.get("prediction_type", "epsilon")
             self._loaded = True
         return self
 
-    def _load(self) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _load_text_diffusion(self, unet_cls: Any, purpose: str, label: str, unet_hook: Any = None) -> Any:
-        """Load a text-conditioned diffusers model (unet, vae, text encoder, tokenizer, scheduler).
-
-        Sets ``vae``, ``unet``, ``scheduler``, ``alphas_cumprod``, ``prediction_type`` and ``prompts``;
-        ``unet_hook(unet)`` runs before the UNet is moved to the compute device (e.g. to load a LoRA).
-        Returns the model's folder.
-        """
-        from diffusers import AutoencoderKL
-
-        from motion4d.guidance.loading import (check_layout, load_component, load_scheduler, load_text_encoder,
-                                               load_tokenizer, resolve_model)
-        from motion4d.guidance.prompts import PromptEncoder
-
-        root = resolve_model(self.cfg.model, purpose)
-        check_layout(root, ("unet", "vae", "text_encoder", "tokenizer", "scheduler"), f"{label} {self.cfg.model!r}")
-        dev, dt = self.device_, self.dtype
-        self.vae = load_component(AutoencoderKL, root, "vae", dt, dev)
-        self.unet = load_component(unet_cls, root, "unet", dt, dev)
-        if unet_hook is not None:
-            unet_hook(self.unet)
-            self.unet.to(dev, dt)
-        self.scheduler = load_scheduler(root)
-        self.alphas_cumprod = self.scheduler.alphas_cumprod.to(dev)
-        self.prediction_type = self.scheduler.config.get("prediction_type", "epsilon")
-        self.prompts = PromptEncoder(load_tokenizer(root), load_text_encoder(root, dt, dev), dev, dt)
-        return root
-
     @property
     def render_spec(self) -> RenderSpec:
-        return RenderSpec()
+        """What to render per step: one view at the model's input size unless a model says otherwise."""
+        return RenderSpec(views=1, height=self.cfg.height, width=self.cfg.width)
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """Tensors this guidance trains (VSD: LoRA + camera embedding), for checkpoints; {} for the others."""
+        """Tensors this guidance trains (VSD: LoRA, camera embedding, optimizer state), for checkpoints."""
         return {}
 
     def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Restore :meth:`trainable_state_dict` (after a resume)."""
         if state:
             raise ValueError(f"{self.kind} guidance has no trainable state, got {len(state)} tensors")
-
-    def losses(self, images: torch.Tensor, condition: Condition, step: int = 0) -> dict[str, torch.Tensor]:
-        raise NotImplementedError  # pragma: no cover
-
-    def forward(self, images: torch.Tensor, condition: Condition, step: int = 0) -> dict[str, torch.Tensor]:
-        return self.losses(images, condition, step)
 
     # -- shared pieces -------------------------------------------------------------------------
     def randn(self, shape: Sequence[int]) -> torch.Tensor:
@@ -319,37 +309,5 @@ class Guidance(torch.nn.Module):
         x = vae.decode((z / vae.config.scaling_factor).to(self.dtype)).sample
         return ((x.float() + 1.0) / 2.0).clamp(0.0, 1.0)
 
-    def sample_timesteps(self, step: int, batch: int, num_train_timesteps: int = 1000) -> torch.Tensor:
-        """Timesteps ``[batch]`` from the config's sampler (``timesteps``, ``t_min``, ``t_max``) at ``step``."""
-        if getattr(self, "_sampler", None) is None:
-            c = self.cfg
-            self._sampler = TimestepSampler(c.timesteps, c.t_min, c.t_max, num_train_timesteps, c.anneal_steps,
-                                            c.per_sample_t)
-        return self._sampler(step, batch, self.generator, self.device_)
-
-    def sds_from_eps(self, latents: torch.Tensor, eps_pred: torch.Tensor, noise: torch.Tensor, t: torch.Tensor,
-                     alphas_cumprod: torch.Tensor, step: int, batch: int | None = None
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(loss, grad)``: ``grad = clean(w(t) (eps_pred - noise))`` and the detached-target loss."""
-        w = sds_weight(alphas_cumprod, t, self.cfg.weighting).reshape(-1, *([1] * (latents.ndim - 1)))
-        grad = clean_grad(w * (eps_pred.float() - noise.float()), self.value("grad_clip", step))
-        return sds_loss(latents, grad, batch), grad
-
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}, device={self.device_}, dtype={self.dtype}"
-
-
-def predicted_eps(output: torch.Tensor, sample: torch.Tensor, t: torch.Tensor, alphas_cumprod: torch.Tensor,
-                  prediction_type: str = "epsilon") -> torch.Tensor:
-    """The noise estimate from a UNet output of ``prediction_type`` (epsilon | v_prediction | sample).
-
-    ``sample`` is the noisy latent ``[B, ...]`` and ``t`` the timesteps ``[B]``.
-    """
-    if prediction_type == "epsilon":
-        return output
-    a = alphas_cumprod.to(sample.device)[t].float().reshape(-1, *([1] * (sample.ndim - 1)))
-    if prediction_type == "v_prediction":
-        return a.sqrt() * output + (1 - a).sqrt() * sample
-    if prediction_type == "sample":
-        return (sample - a.sqrt() * output) / (1 - a).sqrt()
-    raise ValueError(f"unsupported prediction_type {prediction_type!r}")

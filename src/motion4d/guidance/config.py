@@ -1,17 +1,23 @@
 """Typed guidance config and :func:`build_guidance`.
 
-One :class:`GuidanceConfig` describes one guidance; ``type`` picks the model family and ``None``
-fields take that family's defaults (:data:`TYPE_DEFAULTS`, from DreamGaussian4D and 4D-fy). Every
-number marked *schedule* accepts the forms of :class:`motion4d.guidance.schedules.Schedule`
-(``weight``, ``guidance_scale``, ``t_min``, ``t_max``, ``grad_clip``, ``vsd.lora_guidance_scale``,
-``mvdream.recon_std_rescale``, ``video.motion_amp_scale``).
+One :class:`GuidanceConfig` describes one guidance; ``type`` picks a row of
+:data:`motion4d.guidance.registry.GUIDANCES` and ``None`` fields take that row's defaults (from
+DreamGaussian4D and 4D-fy). Every number typed :class:`~motion4d.guidance.schedules.Schedule` may change
+with the step (``guidance_scale``, ``t_min``, ``t_max``, ``grad_clip``, ``vsd.lora_guidance_scale``,
+``mvdream.recon_std_rescale``, ``video.motion_amp_scale``); YAML and ``key=value`` give it as a number, a
+ramp ``[start_step, start, end, end_step]`` (threestudio's order) or the other forms of
+:meth:`Schedule.parse`.
+
+A guidance returns **unweighted** losses: the weight of each loss term is set once, where the loss
+is used (lift: ``static.lambda_sds`` / ``dynamic.lambda_sds``; hybrid SDS: ``weights.<name>``). The
+former ``weight`` key is a config error that says so.
 
 Example (YAML)::
 
     type: mvdream
     guidance_scale: 50
     timesteps: range
-    t_max: [0.98, 0.5, 0, 8000]     # anneal the upper bound over 8000 steps
+    t_max: [0, 0.98, 0.5, 8000]     # Ramp: 0.98 at step 0 -> 0.5 at step 8000
 """
 from __future__ import annotations
 
@@ -20,23 +26,26 @@ from typing import Any
 
 from motion4d.config import ConfigError, check_choice
 from motion4d.guidance.base import CFG_FORMS, WEIGHTINGS
+from motion4d.guidance.registry import GUIDANCES
 from motion4d.guidance.schedules import TIMESTEP_MODES, Schedule
 
-__all__ = ["GuidanceConfig", "VSDOptions", "MVDreamOptions", "VideoOptions", "PromptOptions",
-           "GUIDANCE_TYPES", "TYPE_DEFAULTS", "build_guidance"]
+__all__ = ["GuidanceConfig", "VSDOptions", "MVDreamOptions", "VideoOptions", "PromptOptions", "build_guidance",
+           "REMOVED_KEYS"]
 
-GUIDANCE_TYPES = ("zero123", "stable-zero123", "sd", "vsd", "mvdream", "video")
+# keys that no longer exist, with what replaced them (motion4d.config reports them by name)
+REMOVED_KEYS = {"weight": "a guidance returns unweighted losses; set the loss weight where the loss is used: "
+                          "lift static.lambda_sds / dynamic.lambda_sds, hybrid SDS weights.<guidance name>"}
 
-# per type: model, guidance_scale, cfg_form, timesteps, image_size (H, W)
-TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "zero123": dict(model="zero123-xl", guidance_scale=5.0, cfg_form="standard", timesteps="anneal", size=(256, 256)),
-    "stable-zero123": dict(model="stable-zero123", guidance_scale=5.0, cfg_form="standard", timesteps="anneal",
-                           size=(256, 256)),
-    "sd": dict(model="sd21-base", guidance_scale=100.0, cfg_form="plus", timesteps="uniform", size=(512, 512)),
-    "vsd": dict(model="sd21-base", guidance_scale=7.5, cfg_form="standard", timesteps="uniform", size=(512, 512)),
-    "mvdream": dict(model="mvdream", guidance_scale=50.0, cfg_form="standard", timesteps="uniform", size=(256, 256)),
-    "video": dict(model="zeroscope", guidance_scale=100.0, cfg_form="plus", timesteps="uniform", size=(320, 576)),
-}
+
+def _schedule(owner: Any, name: str, key: str) -> None:
+    """Parse ``owner.name`` into a :class:`Schedule` in place (None stays None); ConfigError naming ``key``."""
+    value = getattr(owner, name)
+    if value is None:
+        return
+    try:
+        setattr(owner, name, Schedule.parse(value, key))
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 @dataclass
@@ -61,7 +70,7 @@ class VSDOptions:
     lora_rank: int = 16
     lora_alpha: float = 16.0
     lora_lr: float = 1e-4
-    lora_guidance_scale: Any = 1.0
+    lora_guidance_scale: Schedule = 1.0  # type: ignore[assignment]
     camera_condition: bool = True
     camera_drop: float = 0.1
     train_in_step: bool = True
@@ -72,6 +81,7 @@ class VSDOptions:
             raise ConfigError(f"vsd.lora_rank must be >= 1, got {self.lora_rank}")
         if not 0.0 <= self.camera_drop <= 1.0:
             raise ConfigError(f"vsd.camera_drop must be in [0, 1], got {self.camera_drop}")
+        _schedule(self, "lora_guidance_scale", "vsd.lora_guidance_scale")
 
 
 @dataclass
@@ -81,11 +91,12 @@ class MVDreamOptions:
 
     views: int = 4
     recon_loss: bool = True
-    recon_std_rescale: Any = 0.5
+    recon_std_rescale: Schedule = 0.5  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.views < 1:
             raise ConfigError(f"mvdream.views must be >= 1, got {self.views}")
+        _schedule(self, "recon_std_rescale", "mvdream.recon_std_rescale")
 
 
 @dataclass
@@ -99,13 +110,14 @@ class VideoOptions:
 
     num_frames: int = 16
     low_ram_vae: int = 0
-    motion_amp_scale: Any = 1.0
+    motion_amp_scale: Schedule = 1.0  # type: ignore[assignment]
     lora_path: str | None = None
     lora_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.num_frames < 1:
             raise ConfigError(f"video.num_frames must be >= 1, got {self.num_frames}")
+        _schedule(self, "motion_amp_scale", "video.motion_amp_scale")
 
 
 @dataclass
@@ -113,10 +125,11 @@ class GuidanceConfig:
     """One score-distillation guidance.
 
     Attributes:
-        type: zero123 | stable-zero123 | sd | vsd | mvdream | video.
-        model: registry key (``motion4d models``), hub id or local diffusers folder; None = type default.
-        weight: loss weight lambda (schedule).
-        guidance_scale: CFG scale (schedule); None = type default.
+        type: a key of :data:`~motion4d.guidance.registry.GUIDANCES` (zero123 | stable-zero123 | sd | vsd |
+            mvdream | video).
+        model: :data:`motion4d.hub.MODELS` key (``motion4d models``), hub id or local diffusers folder;
+            None = the type's default.
+        guidance_scale: CFG scale (schedule); None = the type's default.
         cfg_form: ``standard`` (uncond + s(cond - uncond)) or ``plus`` (cond + s(cond - uncond)).
         timesteps: anneal | uniform | range (see :mod:`motion4d.guidance.schedules`); None = type default.
         t_min, t_max: timestep bounds as fractions of T (schedules).
@@ -130,18 +143,19 @@ class GuidanceConfig:
         seed: seed of the guidance's noise / timestep generator.
     """
 
+    _removed_keys = REMOVED_KEYS
+
     type: str = "stable-zero123"
     model: str | None = None
-    weight: Any = 1.0
-    guidance_scale: Any = None
+    guidance_scale: Schedule | None = None
     cfg_form: str | None = None
     timesteps: str | None = None
-    t_min: Any = 0.02
-    t_max: Any = 0.98
+    t_min: Schedule = 0.02  # type: ignore[assignment]
+    t_max: Schedule = 0.98  # type: ignore[assignment]
     anneal_steps: int = 500
     per_sample_t: bool = False
     weighting: str = "sds"
-    grad_clip: Any = None
+    grad_clip: Schedule | None = None
     height: int | None = None
     width: int | None = None
     precision: str = "auto"
@@ -153,7 +167,7 @@ class GuidanceConfig:
     video: VideoOptions = field(default_factory=VideoOptions)
 
     def __post_init__(self) -> None:
-        check_choice("type", self.type, GUIDANCE_TYPES)
+        check_choice("type", self.type, tuple(GUIDANCES))
         for key, section in (("prompt", PromptOptions), ("vsd", VSDOptions), ("mvdream", MVDreamOptions),
                              ("video", VideoOptions)):
             value = getattr(self, key)
@@ -163,36 +177,25 @@ class GuidanceConfig:
                 except TypeError as e:
                     raise ConfigError(f"{key}: {e}; valid keys: "
                                       f"{', '.join(f.name for f in fields(section))}") from None
-        defaults = TYPE_DEFAULTS[self.type]
+        row = GUIDANCES[self.type]
         if self.model is None:
-            self.model = defaults["model"]
+            self.model = row.model
         if self.guidance_scale is None:
-            self.guidance_scale = defaults["guidance_scale"]
+            self.guidance_scale = row.guidance_scale
         if self.cfg_form is None:
-            self.cfg_form = defaults["cfg_form"]
+            self.cfg_form = row.cfg_form
         if self.timesteps is None:
-            self.timesteps = defaults["timesteps"]
+            self.timesteps = row.timesteps
         if self.height is None:
-            self.height = defaults["size"][0]
+            self.height = row.size[0]
         if self.width is None:
-            self.width = defaults["size"][1]
+            self.width = row.size[1]
         check_choice("cfg_form", self.cfg_form, CFG_FORMS)
         check_choice("timesteps", self.timesteps, TIMESTEP_MODES)
         check_choice("weighting", self.weighting, WEIGHTINGS)
         check_choice("precision", self.precision, ("auto", "fp32", "fp16", "bf16"))
-        for key in ("weight", "guidance_scale", "t_min", "t_max", "grad_clip"):
-            val = getattr(self, key)
-            if val is not None:
-                try:
-                    Schedule.parse(val, key)
-                except ValueError as e:
-                    raise ConfigError(str(e)) from None
-        for key in ("vsd.lora_guidance_scale", "mvdream.recon_std_rescale", "video.motion_amp_scale"):
-            section, name = key.split(".")
-            try:
-                Schedule.parse(getattr(getattr(self, section), name), key)
-            except ValueError as e:
-                raise ConfigError(str(e)) from None
+        for key in ("guidance_scale", "t_min", "t_max", "grad_clip"):
+            _schedule(self, key, key)
         if self.anneal_steps < 1:
             raise ConfigError(f"anneal_steps must be >= 1, got {self.anneal_steps}")
         if self.height < 8 or self.width < 8:
@@ -204,7 +207,8 @@ class GuidanceConfig:
 
         data = config_to_dict(self)
         for key, value in changes.items():
-            if isinstance(value, dict) and isinstance(data.get(key), dict):
+            if isinstance(value, dict) and isinstance(data.get(key), dict) and key in ("prompt", "vsd", "mvdream",
+                                                                                      "video"):
                 data[key] = {**data[key], **value}
             else:
                 data[key] = value
@@ -215,6 +219,7 @@ def build_guidance(cfg: GuidanceConfig | dict, **overrides: Any):
     """Instantiate the guidance described by ``cfg`` (weights load lazily on first use or ``.load()``).
 
     ``cfg`` may be a :class:`GuidanceConfig` or a plain dict of its fields (nested sections as dicts).
+    The class comes from the row ``cfg.type`` of :data:`~motion4d.guidance.registry.GUIDANCES`.
     """
     if isinstance(cfg, dict):
         from motion4d.config import load_config
@@ -222,18 +227,4 @@ def build_guidance(cfg: GuidanceConfig | dict, **overrides: Any):
         cfg = load_config(GuidanceConfig, data=cfg)
     if overrides:
         cfg = cfg.with_(**overrides)
-    if cfg.type in ("zero123", "stable-zero123"):
-        from motion4d.guidance.zero123 import Zero123Guidance
-
-        return Zero123Guidance(cfg)
-    if cfg.type in ("sd", "vsd"):
-        from motion4d.guidance.stable_diffusion import StableDiffusionGuidance
-
-        return StableDiffusionGuidance(cfg)
-    if cfg.type == "mvdream":
-        from motion4d.guidance.mvdream import MVDreamGuidance
-
-        return MVDreamGuidance(cfg)
-    from motion4d.guidance.video_sds import VideoSDSGuidance
-
-    return VideoSDSGuidance(cfg)
+    return GUIDANCES[cfg.type].load_class()(cfg)

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from motion4d.config import ConfigError
+from motion4d.guidance.schedules import Schedule
 
 __all__ = ["HybridConfig", "HybridStage", "HybridPlan", "HybridScheduler", "HybridSDS"]
 
@@ -60,6 +61,8 @@ class HybridPlan:
 class HybridConfig:
     """Hybrid SDS: named guidance configs (fields of :class:`GuidanceConfig`) and stages.
 
+    ``weights`` maps a guidance name to the weight of its loss (4D-fy's ``lambda_sds_*``; a
+    :class:`~motion4d.guidance.schedules.Schedule`, evaluated at the stage-local step; default 1).
     ``clip_guidances`` lists the guidances that need a clip (default: those of type ``video``);
     ``frames`` is the clip length (4D-fy: 16).
     """
@@ -68,6 +71,7 @@ class HybridConfig:
     frames: int = 16
     guidances: dict[str, Any] = field(default_factory=dict)
     stages: list[dict] = field(default_factory=list)
+    weights: dict[str, Any] = field(default_factory=dict)
     clip_guidances: list[str] | None = None
 
     def __post_init__(self) -> None:
@@ -90,9 +94,22 @@ class HybridConfig:
                 raise ConfigError(f"guidances.{name}: {e}") from None
         if self.clip_guidances is None:
             self.clip_guidances = [n for n, c in self.guidance_configs.items() if c.type == "video"]
+        self.loss_weights: dict[str, Schedule] = {}
+        for name in self.guidance_configs:
+            try:
+                self.loss_weights[name] = Schedule.parse(self.weights.get(name, 1.0), f"weights.{name}")
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+        unknown = set(self.weights) - set(self.guidance_configs)
+        if unknown:
+            raise ConfigError(f"weights: unknown guidance(s) {', '.join(sorted(unknown))}; defined: "
+                              f"{', '.join(self.guidance_configs)}")
         self.parsed_stages = [self._stage(i, s) for i, s in enumerate(self.stages)]
 
     def _stage(self, i: int, s: dict) -> HybridStage:
+        from motion4d.config import load_config
+        from motion4d.guidance.config import GuidanceConfig
+
         allowed = {"name", "steps", "probabilities", "dynamic", "freeze_deformation_on_image_steps", "overrides"}
         if not isinstance(s, dict):
             raise ConfigError(f"stages[{i}] must be a mapping, got {s!r}")
@@ -121,9 +138,16 @@ class HybridConfig:
             raise ConfigError(f"stages[{i}] ({name}): a static stage cannot use clip guidance "
                               f"{[g for g in self.clip_guidances if probs.get(g, 0) > 0]}")
         overrides = s.get("overrides") or {}
-        for g in overrides:
+        for g, over in overrides.items():
             if g not in self.guidance_configs:
                 raise ConfigError(f"stages[{i}] ({name}): overrides for unknown guidance {g!r}")
+            if not isinstance(over, dict):
+                raise ConfigError(f"stages[{i}] ({name}): overrides.{g} must be a mapping of guidance fields, "
+                                  f"got {over!r}")
+            try:                                    # the stage's guidance config must be valid now, not later
+                load_config(GuidanceConfig, data={**self.guidances[g], **dict(over)})
+            except ConfigError as e:
+                raise ConfigError(f"stages[{i}] ({name}): overrides.{g}: {e}") from None
         return HybridStage(name, steps, {k: float(v) for k, v in probs.items()}, dynamic,
                            bool(s.get("freeze_deformation_on_image_steps", True)), dict(overrides))
 
@@ -202,7 +226,8 @@ class HybridSDS:
         return self.guidance(plan.guidance).render_spec
 
     def losses(self, images: torch.Tensor, condition: Any, plan: HybridPlan) -> dict[str, torch.Tensor]:
-        """Losses of ``plan.guidance`` on ``images``, its schedules evaluated at ``plan.stage_step``."""
+        """Losses of ``plan.guidance`` on ``images`` times ``weights[plan.guidance]``; the guidance's schedules
+        and the weight are evaluated at ``plan.stage_step``."""
         g = self.guidance(plan.guidance)
         if self._stage_of.get(plan.guidance) != plan.stage_index:
             base = self.cfg.guidances[plan.guidance]
@@ -210,4 +235,5 @@ class HybridSDS:
             fields = {k: v for k, v in {**base, **over}.items() if k not in ("type", "model", "precision", "device")}
             g.reconfigure(**fields)
             self._stage_of[plan.guidance] = plan.stage_index
-        return g.losses(images, condition, plan.stage_step)
+        weight = self.cfg.loss_weights[plan.guidance](plan.stage_step)
+        return {k: weight * v for k, v in g.losses(images, condition, plan.stage_step).items()}

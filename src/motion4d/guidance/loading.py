@@ -1,9 +1,6 @@
-"""Model registry entries and loaders for diffusers-layout checkpoints (hub id or local folder).
+"""Loaders for diffusers-layout checkpoints (table key, hub id or local folder).
 
-Every model the guidance (and text-to-video) stages can use is registered in :mod:`motion4d.hub`
-here, so ``motion4d models`` lists it. Figures come from the project's research notes
-(/work/shared/research); where the notes give none, the value is ``unknown`` (``size_gb=None``).
-
+The models themselves are listed once, in :data:`motion4d.hub.MODELS` (``motion4d models``).
 Loading never downloads: :func:`resolve_model` goes through :func:`motion4d.hub.resolve_pretrained`
 (local folder, or the local Hugging Face cache) and fails with :class:`motion4d.hub.ModelNotFoundError`
 naming the model and the download command. Components are then read from the folder's
@@ -12,73 +9,24 @@ as diffusers' ``save_pretrained`` writes them.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
-from motion4d.hub import MODELS, ModelInfo, ModelNotFoundError, register_model, resolve_pretrained
+from motion4d.hub import ModelNotFoundError, resolve_pretrained
 
-__all__ = ["GUIDANCE_MODELS", "register_guidance_models", "resolve_model", "load_component", "load_scheduler",
-           "load_tokenizer", "load_text_encoder", "load_transformers", "weights_variant", "check_layout",
-           "read_model_index"]
-
-NC = "CC-BY-NC-4.0"
-GUIDANCE_MODELS: dict[str, ModelInfo] = {}
-
-
-def _reg(info: ModelInfo) -> None:
-    # an entry another module registered first (the text-to-video stage) keeps its figures; the guidance
-    # use is appended to its ``used_by``
-    existing = MODELS.get(info.key)
-    if existing is not None and info.used_by not in existing.used_by:
-        info = register_model(dataclasses.replace(existing, used_by=f"{existing.used_by}; {info.used_by}"))
-    elif existing is not None:
-        info = existing
-    else:
-        info = register_model(info)
-    GUIDANCE_MODELS[info.key] = info
-
-
-_OWN = [
-    ModelInfo("zero123-xl", "ashawkey/zero123-xl-diffusers", "novel-view guidance", None, "MIT",
-              "lift (static + dynamic, image-conditioned SDS); guidance type zero123"),
-    ModelInfo("stable-zero123", "ashawkey/stable-zero123-diffusers", "novel-view guidance", None,
-              "Stability AI Non-Commercial Research Community License (weights; hub tag MIT)",
-              "lift (DreamGaussian4D default); guidance type stable-zero123"),
-    ModelInfo("mvdream", "ashawkey/mvdream-sd2.1-diffusers", "multi-view guidance", None, "openrail",
-              "lift / hybrid SDS (4D-fy stages 1-3); guidance type mvdream"),
-    ModelInfo("sd21-base", "stabilityai/stable-diffusion-2-1-base", "image guidance", None, "unknown",
-              "hybrid SDS (4D-fy stages 2-3, VSD); guidance types sd, vsd"),
-    ModelInfo("sd21", "stabilityai/stable-diffusion-2-1", "image guidance", None, "unknown",
-              "hybrid SDS VSD particle (LoRA) model as in 4D-fy (vsd.lora_model: sd21); optional"),
-    ModelInfo("zeroscope", "cerspense/zeroscope_v2_576w", "text-to-video backbone", None, NC,
-              "guidance type video (video SDS; hybrid SDS stage 3)"),
-    ModelInfo("modelscope", "damo-vilab/text-to-video-ms-1.7b", "text-to-video backbone", None, "unknown",
-              "guidance type video (video SDS, alternative backbone)"),
-]
-
-
-def register_guidance_models() -> None:
-    """(Re-)register the guidance models; safe to call again after other modules registered theirs."""
-    for info in _OWN:
-        _reg(info)
-
-
-register_guidance_models()
-
-# keys users may also type for the Stable Diffusion entry
-ALIASES = {"stable-diffusion-2-1-base": "sd21-base", "sd2.1-base": "sd21-base", "zero123": "zero123-xl"}
+__all__ = ["resolve_model", "load_component", "load_scheduler", "load_tokenizer", "load_text_encoder",
+           "load_transformers", "weights_variant", "check_layout", "read_model_index"]
 
 
 def resolve_model(name_or_path: str, purpose: str) -> Path:
-    """Local folder of a model (registry key, alias, hub id or folder). Never downloads.
+    """Local folder of a model (table key, alias, hub id or folder). Never downloads.
 
     Raises :class:`ModelNotFoundError` naming the model, its use and the download command.
     """
-    return resolve_pretrained(ALIASES.get(str(name_or_path), str(name_or_path)), purpose=purpose)
+    return resolve_pretrained(str(name_or_path), purpose=purpose)
 
 
 def read_model_index(root: Path) -> dict:

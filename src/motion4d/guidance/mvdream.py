@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import torch
 
-from motion4d.guidance.base import Condition, Guidance, RenderSpec, cfg_combine, clean_grad, sds_loss, to_bchw
+from motion4d.guidance.base import SDSStep
+from motion4d.guidance.condition import Condition, RenderSpec
+from motion4d.guidance.text import TextGuidance
 
 __all__ = ["MVDreamGuidance", "mvdream_camera", "FLIP_YZ"]
 
@@ -37,13 +39,17 @@ def mvdream_camera(c2w: torch.Tensor) -> torch.Tensor:
     return m.reshape(-1, 16)
 
 
-class MVDreamGuidance(Guidance):
+class MVDreamGuidance(TextGuidance):
     """Text-conditioned multi-view SDS. ``images``: ``B = n * views`` renders, grouped by sample
     (views of sample 0 first); ``condition``: ``prompt`` and the renders' cameras (``cameras`` or
-    ``elevation``/``azimuth``/``radius``). Returns ``{"sds": loss}`` times ``weight``."""
+    ``elevation``/``azimuth``/``radius``). Returns ``{"sds": loss}``."""
 
     kind = "mvdream"
     needs = frozenset({"prompt", "cameras"})
+
+    @property
+    def views_per_timestep(self) -> int:
+        return self.cfg.mvdream.views
 
     @property
     def render_spec(self) -> RenderSpec:
@@ -67,43 +73,29 @@ class MVDreamGuidance(Guidance):
             raise ValueError(f"condition has {len(c2w)} cameras for {batch} renders")
         return mvdream_camera(c2w).to(self.device_)
 
-    @torch.no_grad()
-    def predict_noise(self, noisy: torch.Tensor, t: torch.Tensor, text: torch.Tensor, uncond: torch.Tensor,
-                      camera: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(eps_cfg, eps_cond)`` for noisy latents ``[B, 4, h, w]`` (B a multiple of ``views``)."""
-        B = noisy.shape[0]
-        out = self.unet(torch.cat([noisy, noisy]).to(self.dtype), torch.cat([t, t]),
-                        context=torch.cat([text.expand(B, -1, -1), uncond.expand(B, -1, -1)]),
-                        camera=torch.cat([camera, camera]), num_frames=self.cfg.mvdream.views).float()
-        cond, unc = out[:B], out[B:]
-        return cfg_combine(cond, unc, scale, self.cfg.cfg_form), cond
+    def encode_condition(self, condition: Condition, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(context [2B, L, D], camera [2B, 16])``: negative prompt then prompt; the same cameras in both halves."""
+        camera = self.cameras_of(condition, batch).to(self.dtype)
+        return self.text_batch(condition, batch), torch.cat([camera, camera])
 
-    def losses(self, images: torch.Tensor, condition: Condition, step: int = 0) -> dict[str, torch.Tensor]:
-        self.load()
-        self.check_needs(condition)
-        x = to_bchw(images).to(self.device_)
-        B, V = x.shape[0], self.cfg.mvdream.views
-        if B % V:
-            raise ValueError(f"MVDream needs the renders in groups of {V} views; got a batch of {B}")
-        camera = self.cameras_of(condition, B)
-        latents = self.encode_images(self.vae, self.resize(x.float(), (self.cfg.height, self.cfg.width)))
-        t = self.sample_timesteps(step, B // V, self.scheduler.config.num_train_timesteps).repeat_interleave(V)
-        noise = self.randn(latents.shape)
-        self.stats = {"t": t.detach().cpu()}
-        noisy = self.scheduler.add_noise(latents.detach(), noise, t)
-        text = self.prompts([condition.prompt])
-        uncond = self.prompts([condition.negative_prompt or self.cfg.prompt.negative_prompt])
-        eps, eps_cond = self.predict_noise(noisy, t, text, uncond, camera, self.value("guidance_scale", step))
+    def predict_noise(self, latents_noisy: torch.Tensor, t: torch.Tensor,
+                      cond: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        context, camera = cond
+        return self.unet(latents_noisy, t, context=context, camera=camera, num_frames=self.cfg.mvdream.views)
+
+    def score_gradient(self, s: SDSStep) -> torch.Tensor:
+        """Plain SDS with ``mvdream.recon_loss=false``; else ``z - x0_hat`` (x0 reconstruction from the CFG
+        noise, its std per sample rescaled towards the text-only reconstruction's by ``recon_std_rescale``)."""
         if not self.cfg.mvdream.recon_loss:
-            loss, _ = self.sds_from_eps(latents, eps, noise, t, self.alphas_cumprod, step)
-            return {"sds": self.value("weight", step) * loss}
-        a = self.alphas_cumprod[t].float().reshape(-1, 1, 1, 1)
-        recon = (noisy - (1 - a).sqrt() * eps) / a.sqrt()
-        rescale = self.value("mvdream.recon_std_rescale", step)
+            return super().score_gradient(s)
+        V = self.cfg.mvdream.views
+        n = s.latents.shape[0] // V
+        a = self.alphas_cumprod[s.t].float().reshape(-1, 1, 1, 1)
+        recon = (s.noisy - (1 - a).sqrt() * s.eps) / a.sqrt()
+        rescale = self.value("mvdream.recon_std_rescale", s.step)
         if rescale > 0:
-            recon_nocfg = (noisy - (1 - a).sqrt() * eps_cond) / a.sqrt()
-            std = lambda z: z.reshape(B // V, -1).std(dim=1) + 1e-8  # noqa: E731 - std per group of views
+            recon_nocfg = (s.noisy - (1 - a).sqrt() * s.eps_cond) / a.sqrt()
+            std = lambda z: z.reshape(n, -1).std(dim=1) + 1e-8  # noqa: E731 - std per group of views
             factor = (std(recon_nocfg) / std(recon)).repeat_interleave(V).reshape(-1, 1, 1, 1)
             recon = rescale * recon * factor + (1 - rescale) * recon
-        grad = clean_grad(latents.detach() - recon, self.value("grad_clip", step))
-        return {"sds": self.value("weight", step) * sds_loss(latents, grad)}
+        return s.latents.detach() - recon

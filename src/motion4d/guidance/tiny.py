@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["tiny_checkpoint", "tiny_zero123", "tiny_sd", "tiny_mvdream", "tiny_video", "MV_TINY"]
+__all__ = ["tiny_checkpoint", "tiny_zero123", "tiny_sd", "tiny_mvdream", "tiny_video", "build_tiny_t2v", "MV_TINY",
+           "VOCAB", "MERGES"]
 
 _ROOT: Path | None = None
 _BUILT: dict[str, Path] = {}
@@ -36,8 +37,10 @@ def _root() -> Path:
     return _ROOT
 
 
-def _index(root: Path, cls: str, components: dict) -> None:
+def _index(root: Path, cls: str, components: dict, name_or_path: str | None = None) -> None:
     data = {"_class_name": cls, "_diffusers_version": "0.24.0", **components}
+    if name_or_path:
+        data["_name_or_path"] = name_or_path
     (root / "model_index.json").write_text(json.dumps(data, indent=2))
 
 
@@ -48,16 +51,19 @@ def _scheduler(root: Path) -> None:
                   set_alpha_to_one=False).save_pretrained(root / "scheduler")
 
 
-def _vae(root: Path) -> None:
+def _vae(root: Path, blocks: int = 1, seed: int = 0) -> None:
+    """AutoencoderKL with ``blocks`` 8-channel blocks: downscale factor ``2 ** (blocks - 1)``."""
     from diffusers import AutoencoderKL
 
-    torch.manual_seed(0)
-    AutoencoderKL(block_out_channels=(8,), in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",),
-                  up_block_types=("UpDecoderBlock2D",), latent_channels=4, sample_size=16,
-                  norm_num_groups=2).save_pretrained(root / "vae")
+    torch.manual_seed(seed)
+    AutoencoderKL(block_out_channels=(8,) * blocks, in_channels=3, out_channels=3,
+                  down_block_types=("DownEncoderBlock2D",) * blocks, up_block_types=("UpDecoderBlock2D",) * blocks,
+                  latent_channels=4, sample_size=16 * 2 ** (blocks - 1), norm_num_groups=2).save_pretrained(root / "vae")
 
 
-def _text(root: Path) -> None:
+def _text(root: Path, dim: int = TEXT_DIM, seed: int = 0) -> None:
+    """CLIP tokenizer from the 23-token :data:`VOCAB` and :data:`MERGES` (no hub access), text encoder of width
+    ``dim``."""
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     tok_dir = root / "tokenizer"
@@ -68,8 +74,8 @@ def _text(root: Path) -> None:
     (tmp / "merges.txt").write_text("\n".join(MERGES) + "\n")
     CLIPTokenizer(str(tmp / "vocab.json"), str(tmp / "merges.txt"), model_max_length=77).save_pretrained(tok_dir)
     shutil.rmtree(tmp)
-    torch.manual_seed(0)
-    cfg = CLIPTextConfig(bos_token_id=0, eos_token_id=2, pad_token_id=1, hidden_size=TEXT_DIM, intermediate_size=16,
+    torch.manual_seed(seed)
+    cfg = CLIPTextConfig(bos_token_id=0, eos_token_id=2, pad_token_id=1, hidden_size=dim, intermediate_size=16,
                          layer_norm_eps=1e-5, num_attention_heads=2, num_hidden_layers=2, vocab_size=1000,
                          hidden_act="gelu", projection_dim=8)
     CLIPTextModel(cfg).save_pretrained(root / "text_encoder")
@@ -164,30 +170,38 @@ def tiny_mvdream() -> Path:
     return root
 
 
-def tiny_video() -> Path:
-    """``cerspense/zeroscope_v2_576w`` layout (TextToVideoSDPipeline)."""
-    if "video" in _BUILT:
-        return _BUILT["video"]
+def build_tiny_t2v(root: str | Path, *, seed: int = 0, channels: tuple[int, int] = (8, 8), text_dim: int = TEXT_DIM,
+                   vae_blocks: int = 1, name_or_path: str | None = None) -> Path:
+    """Write a tiny ZeroScope-like text-to-video model (``TextToVideoSDPipeline`` layout: unet, vae, text_encoder,
+    tokenizer, scheduler) into ``root`` and return it. Sizes follow diffusers' own T2V fast tests: a 2-block
+    UNet3D of widths ``channels``, a ``vae_blocks``-block VAE (factor ``2 ** (vae_blocks - 1)``), a CLIP text
+    encoder of width ``text_dim``; every component is initialised from ``torch.manual_seed(seed)``.
+    ``name_or_path`` is recorded in ``model_index.json`` (what motion4d reports as the model id)."""
     from diffusers import UNet3DConditionModel
 
-    root = _root() / "video"
-    root.mkdir()
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
     _scheduler(root)
-    _vae(root)
-    _text(root)
-    torch.manual_seed(0)
-    UNet3DConditionModel(block_out_channels=(8, 8), layers_per_block=1, sample_size=8, in_channels=4, out_channels=4,
-                         down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
-                         up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"), cross_attention_dim=TEXT_DIM,
+    _vae(root, vae_blocks, seed)
+    _text(root, text_dim, seed)
+    torch.manual_seed(seed)
+    UNet3DConditionModel(block_out_channels=tuple(channels), layers_per_block=1, sample_size=8 * 2 ** (vae_blocks - 1),
+                         in_channels=4, out_channels=4, down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+                         up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"), cross_attention_dim=text_dim,
                          attention_head_dim=4, norm_num_groups=2).save_pretrained(root / "unet")
     _index(root, "TextToVideoSDPipeline", {
         "scheduler": ["diffusers", "DDIMScheduler"], "text_encoder": ["transformers", "CLIPTextModel"],
         "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "UNet3DConditionModel"],
-        "vae": ["diffusers", "AutoencoderKL"]})
-    _BUILT["video"] = root
+        "vae": ["diffusers", "AutoencoderKL"]}, name_or_path)
     return root
 
 
+def tiny_video() -> Path:
+    """``cerspense/zeroscope_v2_576w`` layout (TextToVideoSDPipeline): :func:`build_tiny_t2v` with a factor-1 VAE
+    and an 8-wide text encoder."""
+    if "video" not in _BUILT:
+        _BUILT["video"] = build_tiny_t2v(_root() / "video")
+    return _BUILT["video"]
 
 
 def tiny_checkpoint(kind: str) -> Path:

@@ -8,9 +8,9 @@ Folder layout (``TextToVideoSDPipeline``): ``unet/`` (UNet3DConditionModel), ``v
 A temporal (motion) LoRA from the ``video`` stage supervises the 4D motion directly: set
 ``video.lora_path`` to a LoRA safetensors file. It is applied by ``lora_loader(unet, path, scale)``.
 The default (:meth:`VideoSDSGuidance.default_lora_loader`) loads motion4d LoRA checkpoints
-(metadata ``format = motion4d-lora``, written by ``motion4d train-motion``) with
-:func:`motion4d.video.checkpoint.load_lora`, which checks that the LoRA was trained on this base
-model; any other file goes through :func:`apply_lora_safetensors` (peft-style keys
+(metadata ``format = motion4d-lora``, written by ``motion4d train-motion``) and any other file through
+:func:`motion4d.video.checkpoint.load_lora_file` (motion4d's one LoRA loading path; motion4d files are checked
+against this base model; other files need peft-style keys
 ``<module>.lora_A.weight`` / ``<module>.lora_B.weight``, optionally prefixed ``unet.``, and a
 ``lora_alpha``/``alpha`` metadata entry). Pass your own callable to :class:`VideoSDSGuidance` for
 another format.
@@ -22,8 +22,9 @@ from typing import Any, Callable
 
 import torch
 
-from motion4d.guidance.base import (Condition, Guidance, RenderSpec, cfg_combine, clean_grad, predicted_eps, sds_loss,
-                                    sds_weight, to_bchw)
+from motion4d.guidance.base import SDSStep
+from motion4d.guidance.condition import Condition, RenderSpec, to_bchw
+from motion4d.guidance.text import TextGuidance
 
 __all__ = ["VideoSDSGuidance", "apply_lora_safetensors", "to_video"]
 
@@ -46,58 +47,28 @@ def to_video(images: torch.Tensor) -> torch.Tensor:
 
 def apply_lora_safetensors(unet: torch.nn.Module, path: str | Path, scale: float = 1.0,
                            adapter_name: str = "motion") -> int:
-    """Inject a LoRA stored as peft-style safetensors into ``unet``; returns the number of adapted layers.
+    """Load a LoRA stored as peft-style safetensors into ``unet`` through motion4d's one LoRA loading path
+    (:func:`motion4d.video.checkpoint.load_lora_file`); returns the number of adapted layers.
 
     Keys: ``<module>.lora_A.weight`` ``[r, in]`` and ``<module>.lora_B.weight`` ``[out, r]`` (a leading
     ``unet.`` or ``base_model.model.`` is stripped). ``lora_alpha`` comes from the metadata
     (``lora_alpha``/``alpha``), default ``r``; the adapter output is multiplied by ``scale``.
     """
-    from peft import LoraConfig, inject_adapter_in_model, set_peft_model_state_dict
-    from safetensors import safe_open
+    from motion4d.video.checkpoint import apply_checkpoint, read_peft_lora
 
-    path = Path(path)
-    if not path.is_file():
+    if not Path(path).is_file():
         raise FileNotFoundError(f"motion LoRA file {str(path)!r} does not exist")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        state = {k: f.get_tensor(k) for k in f.keys()}
-    clean = {}
-    for k, v in state.items():
-        for prefix in ("unet.", "base_model.model."):
-            if k.startswith(prefix):
-                k = k[len(prefix):]
-        clean[k] = v
-    modules = sorted({k.rsplit(".lora_", 1)[0] for k in clean if ".lora_A." in k})
-    if not modules:
-        raise ValueError(f"{str(path)!r} holds no '<module>.lora_A.weight' keys; not a LoRA checkpoint")
-    ranks = {clean[f"{m}.lora_A.weight"].shape[0] for m in modules}
-    if len(ranks) != 1:
-        raise ValueError(f"{str(path)!r}: mixed LoRA ranks {sorted(ranks)} are not supported")
-    rank = ranks.pop()
-    alpha = float(meta.get("lora_alpha", meta.get("alpha", rank)))
-    names = dict(unet.named_modules())
-    missing = [m for m in modules if m not in names]
-    if missing:
-        raise ValueError(f"{str(path)!r} adapts modules the UNet does not have, e.g. {missing[0]!r}")
-    cfg = LoraConfig(r=rank, lora_alpha=alpha, target_modules=modules)
-    inject_adapter_in_model(cfg, unet, adapter_name=adapter_name)
-    result = set_peft_model_state_dict(unet, clean, adapter_name=adapter_name)
-    unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
-    if unexpected:
-        raise ValueError(f"{str(path)!r}: keys did not match the UNet, e.g. {unexpected[0]!r}")
-    adapted = dict(unet.named_modules())
-    for m in modules:
-        adapted[m].scaling[adapter_name] = adapted[m].scaling[adapter_name] * scale
-    unet.requires_grad_(False)
-    return len(modules)
+    ckpt = read_peft_lora(path, unet)
+    apply_checkpoint(unet, ckpt, adapter_name, scale)
+    return len(ckpt.layer_names)
 
 
-class VideoSDSGuidance(Guidance):
+class VideoSDSGuidance(TextGuidance):
     """Video SDS. ``images``: the frames of one clip ``[F, H, W, 3]`` (or clips ``[B, F, H, W, 3]``), all
     from one camera, in time order. ``condition``: ``prompt``. Returns ``{"sds_video": loss}``."""
 
     kind = "video"
-    needs = frozenset({"prompt"})
+    loss_name = "sds_video"
 
     def __init__(self, cfg: Any, lora_loader: LoraLoader | None = None):
         super().__init__(cfg)
@@ -105,18 +76,11 @@ class VideoSDSGuidance(Guidance):
 
     def default_lora_loader(self, unet: torch.nn.Module, path: str, scale: float) -> None:
         """motion4d LoRA checkpoints through ``motion4d.video``; other safetensors as peft-style keys."""
-        from safetensors import safe_open
+        from motion4d.video.checkpoint import load_lora_file
 
         if not Path(path).is_file():
             raise FileNotFoundError(f"motion LoRA file {str(path)!r} does not exist")
-        with safe_open(str(path), framework="pt") as f:
-            fmt = (f.metadata() or {}).get("format")
-        if fmt == "motion4d-lora":
-            from motion4d.video.checkpoint import load_lora
-
-            load_lora(unet, path, model_id=str(self.cfg.model), scale=scale)
-        else:
-            apply_lora_safetensors(unet, path, scale)
+        load_lora_file(unet, path, model_id=str(self.cfg.model), scale=scale)
 
     @property
     def render_spec(self) -> RenderSpec:
@@ -155,35 +119,22 @@ class VideoSDSGuidance(Guidance):
             z = self.encode_images(self.vae, flat)
         return z.reshape(B, Fn, *z.shape[1:]).permute(0, 2, 1, 3, 4)
 
-    @torch.no_grad()
-    def predict_noise(self, noisy: torch.Tensor, t: torch.Tensor, text: torch.Tensor, uncond: torch.Tensor,
-                      scale: float) -> torch.Tensor:
-        """CFG noise estimate for noisy video latents ``[B, 4, F, h, w]``."""
-        B = noisy.shape[0]
-        tt = torch.cat([t, t])
-        out = self.unet(torch.cat([noisy, noisy]).to(self.dtype), tt,
-                        encoder_hidden_states=torch.cat([text, uncond])).sample.float()
-        eps = predicted_eps(out, torch.cat([noisy, noisy]).float(), tt, self.alphas_cumprod, self.prediction_type)
-        return cfg_combine(eps[:B], eps[B:], scale, self.cfg.cfg_form)
+    def encode_renders(self, images: torch.Tensor) -> torch.Tensor:
+        """Latents ``[B, 4, F, h, w]`` of the clip(s) (see :func:`to_video` for the accepted layouts)."""
+        return self.encode_frames(to_video(images).to(self.device_))
 
-    def losses(self, images: torch.Tensor, condition: Condition, step: int = 0) -> dict[str, torch.Tensor]:
-        self.load()
-        self.check_needs(condition)
-        frames = to_video(images).to(self.device_)
-        B = frames.shape[0]
-        latents = self.encode_frames(frames)
-        t = self.sample_timesteps(step, B, self.scheduler.config.num_train_timesteps)
-        noise = self.randn(latents.shape)
-        noisy = self.scheduler.add_noise(latents.detach(), noise, t)
-        text = self.prompts([condition.prompt]).expand(B, -1, -1)
-        uncond = self.prompts([condition.negative_prompt or self.cfg.prompt.negative_prompt]).expand(B, -1, -1)
-        eps = self.predict_noise(noisy, t, text, uncond, self.value("guidance_scale", step))
-        w = sds_weight(self.alphas_cumprod, t, self.cfg.weighting).reshape(-1, 1, 1, 1, 1)
-        grad = w * (eps - noise)
-        k = self.value("video.motion_amp_scale", step)
+    def encode_condition(self, condition: Condition, batch: int) -> torch.Tensor:
+        """Text embeddings ``[2B, L, D]``: negative prompt rows, then prompt rows."""
+        return self.text_batch(condition, batch)
+
+    def predict_noise(self, latents_noisy: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return self.unet(latents_noisy, t, encoder_hidden_states=cond).sample
+
+    def score_gradient(self, s: SDSStep) -> torch.Tensor:
+        """``w(t) (eps_cfg - noise)``, then motion amplification ``mean_F(g) + k (g - mean_F(g))`` per clip."""
+        grad = super().score_gradient(s)
+        k = self.value("video.motion_amp_scale", s.step)
         if k != 1.0:
             mean = grad.mean(dim=2, keepdim=True)
             grad = mean + k * (grad - mean)
-        grad = clean_grad(grad, self.value("grad_clip", step))
-        self.stats = {"t": t.detach().cpu()}
-        return {"sds_video": self.value("weight", step) * sds_loss(latents, grad, B)}
+        return grad

@@ -15,7 +15,8 @@ Conditioning (research notes, hybrid_sds_threestudio.md §3.1 and dg4d.md §4.1)
 * cross-attention: one token ``CCProjection([clip_image_embeds (768), camera (4)])``;
 * channels: the reference image's VAE latent (posterior mode, **not** multiplied by the scaling
   factor) concatenated to the noisy latent (4 + 4 = 8 UNet input channels);
-* CFG (standard form): the unconditional branch zeroes both the token and the concat latent.
+* CFG (standard form), batch order (uncond, cond): the unconditional half zeroes both the token and
+  the concat latent.
 
 Camera vector, relative to the reference view (Zero123 polar angle = 90 deg - motion4d elevation, so
 ``d_polar = -d_elevation``; Zero123 and motion4d azimuths both grow counter-clockwise seen from above)::
@@ -32,9 +33,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from motion4d.guidance.base import Condition, Guidance, RenderSpec, cfg_combine, predicted_eps, to_bchw
+from motion4d.guidance.base import Guidance
+from motion4d.guidance.condition import Condition, to_bchw
 
-__all__ = ["Zero123Guidance", "zero123_camera", "CLIPCameraProjection", "CLIP_MEAN", "CLIP_STD"]
+__all__ = ["Zero123Guidance", "StableZero123Guidance", "zero123_camera", "CLIPCameraProjection", "CLIP_MEAN", "CLIP_STD"]
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -95,24 +97,20 @@ def __getattr__(name: str):  # CLIPCameraProjection is built on first use so dif
 
 
 class Zero123Guidance(Guidance):
-    """Image-conditioned novel-view SDS (and sampling) with a Zero123-family checkpoint.
+    """Image-conditioned novel-view SDS (and sampling) with a Zero123 / Zero123-XL checkpoint.
 
     ``condition`` needs ``image`` (reference, one or one per render) and the render cameras
     (``elevation``, ``azimuth``, ``radius``, relative to ``ref_*``; see :class:`Condition`).
-    Returns ``{"sds": loss}`` (already multiplied by ``weight``).
+    Returns ``{"sds": loss}``.
     """
 
     kind = "zero123"
+    variant: str = "zero123"
     needs = frozenset({"image", "camera"})
 
     def __init__(self, cfg: Any):
         super().__init__(cfg)
-        self.variant = "stable-zero123" if cfg.type == "stable-zero123" else "zero123"
         self._refs: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}   # per reference image (e.g. per frame)
-
-    @property
-    def render_spec(self) -> RenderSpec:
-        return RenderSpec(views=1, height=self.cfg.height, width=self.cfg.width)
 
     def _load(self) -> None:
         from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -135,7 +133,6 @@ class Zero123Guidance(Guidance):
                                             dt, dev)
         self.image_encoder = load_transformers(CLIPVisionModelWithProjection, root / "image_encoder", dt, dev)
         self.scheduler = load_scheduler(root)
-        self.alphas_cumprod = self.scheduler.alphas_cumprod.to(dev)
         mean, std = CLIP_MEAN, CLIP_STD
         pre = Path(root) / "feature_extractor" / "preprocessor_config.json"
         if pre.is_file():
@@ -174,44 +171,26 @@ class Zero123Guidance(Guidance):
             self._refs[key] = self.embed_reference(image)
         return self._refs[key]
 
-    def conditioning(self, condition: Condition, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(tokens [B, 1, D], ref_latents [B, 4, h, w])`` for ``batch`` renders."""
+    # -- the two pieces of the template ----------------------------------------------------------
+    @torch.no_grad()
+    def encode_condition(self, condition: Condition, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(tokens [2B, 1, D], ref_latents [2B, 4, h, w])`` in CFG order: the unconditional half is zeros
+        for both the cross-attention token and the concatenated reference latent."""
         emb, lat = self._reference(condition.image)
         if len(emb) not in (1, batch):
             raise ValueError(f"condition.image holds {len(emb)} references for {batch} renders; give 1 or {batch}")
         d_el, d_az, d_r = condition.relative_camera(batch)
         cam = zero123_camera(d_el, d_az, d_r, self.variant, condition.ref_elevation).to(self.device_)
         tokens = self.cc_projection(torch.cat([emb.expand(batch, -1, -1), cam[:, None]], dim=-1).to(self.dtype))
-        return tokens, lat.expand(batch, -1, -1, -1)
+        lat = lat.expand(batch, -1, -1, -1).to(self.dtype)
+        return torch.cat([torch.zeros_like(tokens), tokens]), torch.cat([torch.zeros_like(lat), lat])
 
-    # -- noise prediction ----------------------------------------------------------------------
-    @torch.no_grad()
-    def predict_noise(self, noisy: torch.Tensor, t: torch.Tensor, tokens: torch.Tensor, ref_latents: torch.Tensor,
-                      scale: float) -> torch.Tensor:
-        """CFG noise estimate (standard form by default): zeros for token and latent in the uncond branch."""
-        B = noisy.shape[0]
-        x = torch.cat([noisy, noisy]).to(self.dtype)
-        x = torch.cat([x, torch.cat([ref_latents, torch.zeros_like(ref_latents)]).to(self.dtype)], dim=1)
-        ctx = torch.cat([tokens, torch.zeros_like(tokens)]).to(self.dtype)
-        out = self.unet(x, torch.cat([t, t]), encoder_hidden_states=ctx).sample.float()
-        pred = self.scheduler.config.get("prediction_type", "epsilon")
-        eps = predicted_eps(out, torch.cat([noisy, noisy]).float(), torch.cat([t, t]), self.alphas_cumprod, pred)
-        return cfg_combine(eps[:B], eps[B:], scale, self.cfg.cfg_form)
-
-    def losses(self, images: torch.Tensor, condition: Condition, step: int = 0) -> dict[str, torch.Tensor]:
-        self.load()
-        self.check_needs(condition)
-        x = to_bchw(images).to(self.device_)
-        B = x.shape[0]
-        tokens, ref_lat = self.conditioning(condition, B)
-        latents = self.encode_images(self.vae, self.resize(x.float(), (self.cfg.height, self.cfg.width)))
-        t = self.sample_timesteps(step, B, self.scheduler.config.num_train_timesteps)
-        noise = self.randn(latents.shape)
-        noisy = self.scheduler.add_noise(latents.detach(), noise, t)
-        eps = self.predict_noise(noisy, t, tokens, ref_lat, self.value("guidance_scale", step))
-        self.stats = {"t": t.detach().cpu()}
-        loss, _ = self.sds_from_eps(latents, eps, noise, t, self.alphas_cumprod, step)
-        return {"sds": self.value("weight", step) * loss}
+    def predict_noise(self, latents_noisy: torch.Tensor, t: torch.Tensor,
+                      cond: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """UNet output for ``[noisy latent, reference latent]`` (8 channels) and the camera token."""
+        tokens, ref_latents = cond
+        x = torch.cat([latents_noisy, ref_latents.to(latents_noisy.dtype)], dim=1)
+        return self.unet(x, t, encoder_hidden_states=tokens).sample
 
     # -- sampling ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -229,15 +208,15 @@ class Zero123Guidance(Guidance):
                                                     for v in (d_elevation, d_azimuth, d_radius)))
         cond = Condition.relative(image, d_el, d_az, d_r, ref_elevation=ref_elevation)
         B = len(d_el)
-        tokens, ref_lat = self.conditioning(cond, B)
+        cond2 = self.encode_condition(cond, B)
         sched = DDIMScheduler.from_config(self.scheduler.config, prediction_type="epsilon")  # we pass eps
         sched.set_timesteps(num_inference_steps, device=self.device_)
         gen = self.generator if seed is None else torch.Generator().manual_seed(seed)
-        shape = (B, self.vae.config.latent_channels, *ref_lat.shape[-2:])
+        shape = (B, self.vae.config.latent_channels, *cond2[1].shape[-2:])
         latents = torch.randn(shape, generator=gen).to(self.device_) * sched.init_noise_sigma
         for t in sched.timesteps:
             tt = t.reshape(1).expand(B).to(self.device_)
-            eps = self.predict_noise(sched.scale_model_input(latents, t), tt, tokens, ref_lat, guidance_scale)
+            eps = self.guided_noise(sched.scale_model_input(latents, t), tt, cond2, guidance_scale)[0]
             latents = sched.step(eps, t, latents, eta=0.0).prev_sample
         return self.decode_latents(self.vae, latents).permute(0, 2, 3, 1)
 
@@ -258,7 +237,7 @@ class Zero123Guidance(Guidance):
 
         x = self.resize(to_bchw(images).to(self.device_).float(), (self.cfg.height, self.cfg.width))
         B = x.shape[0]
-        tokens, ref_lat = self.conditioning(condition, B)
+        cond2 = self.encode_condition(condition, B)
         sched = DDIMScheduler.from_config(self.scheduler.config, prediction_type="epsilon")
         sched.set_timesteps(num_inference_steps, device=self.device_)
         timesteps = sched.timesteps[num_inference_steps - int(round(strength * num_inference_steps)):]
@@ -269,6 +248,14 @@ class Zero123Guidance(Guidance):
             latents = sched.add_noise(latents, noise, timesteps[:1].expand(B))
         for t in timesteps:
             tt = t.reshape(1).expand(B).to(self.device_)
-            eps = self.predict_noise(latents, tt, tokens, ref_lat, guidance_scale)
+            eps = self.guided_noise(latents, tt, cond2, guidance_scale)[0]
             latents = sched.step(eps, t, latents, eta=0.0).prev_sample
         return self.decode_latents(self.vae, latents).permute(0, 2, 3, 1)
+
+
+class StableZero123Guidance(Zero123Guidance):
+    """Stable Zero123 (DreamGaussian4D's default): Zero123 with the reference's absolute polar angle as the
+    4th camera entry (:func:`zero123_camera` ``variant="stable-zero123"``)."""
+
+    kind = "stable-zero123"
+    variant = "stable-zero123"

@@ -46,6 +46,7 @@ def lift(input: str | Path | LiftInput, out: str | Path, cfg: LiftConfig | None 
     Returns:
         The :class:`~motion4d.lift.result.LiftResult` (also loadable later with ``load_result(out)``).
     """
+    from motion4d.lift.distill import check_guidance
     from motion4d.lift.trainer import LiftTrainer
 
     cfg = cfg or load_lift_config("default")
@@ -62,6 +63,8 @@ def lift(input: str | Path | LiftInput, out: str | Path, cfg: LiftConfig | None 
         log(f"static model: {static} ({len(static_g)} Gaussians); skipping the static stage")
     if guidance is None:
         guidance = build_lift_guidance(cfg)
+        if guidance is not None:
+            check_guidance(guidance, cfg)  # a missing prompt fails before any weights load
         if guidance is not None and hasattr(guidance, "load"):
             try:
                 guidance.load()  # fail before training, not at the first distillation step

@@ -178,6 +178,11 @@ class LiftConfig:
 
     seed: int = 0
     device: str = "auto"
+    prompt: str | None = None
+    """Text prompt for text-conditioned guidance (``sd``, ``vsd``, ``mvdream``, ``video``); required by them,
+    ignored by the image-conditioned ones (``zero123``, ``stable-zero123``)."""
+    negative_prompt: str = ""
+    """Text for the guidance's unconditional branch ("" = the guidance's own default)."""
     input: InputConfig = field(default_factory=InputConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     static: StaticConfig = field(default_factory=StaticConfig)

@@ -21,7 +21,6 @@ components larger than 1/8 of the largest are kept. A hook ``module:function`` r
 from __future__ import annotations
 
 import importlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -31,12 +30,11 @@ import torch
 
 from motion4d.camera import Cameras
 from motion4d.lift.config import CameraConfig, InputConfig
+from motion4d.utils.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, read_video
 
 __all__ = ["LiftInput", "load_input", "read_frames", "segment_plain", "recenter", "resample_indices",
            "describe", "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS"]
 
-VIDEO_EXTENSIONS = (".mp4", ".gif", ".webm", ".mov", ".mkv", ".avi")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
 @dataclass
@@ -73,67 +71,10 @@ class LiftInput:
 
 
 # ------------------------------------------------------------------------------------------------
-def _natural_key(p: Path):
-    return [int(s) if s.isdigit() else s for s in re.split(r"(\d+)", p.name)]
-
-
 def read_frames(path: str | Path) -> np.ndarray:
-    """Frames ``uint8 [F, H, W, C]`` (C = 3 or 4) of a video file or a folder of images."""
-    import imageio.v3 as iio
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"input {str(path)!r} does not exist")
-    if path.is_dir():
-        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS), key=_natural_key)
-        if not files:
-            raise ValueError(f"folder {str(path)!r} holds no frames ({', '.join(IMAGE_EXTENSIONS)})")
-        frames = []
-        for f in files:
-            try:
-                img = iio.imread(f)
-            except Exception as e:  # noqa: BLE001 - imageio raises many types
-                raise ValueError(f"could not read frame {str(f)!r}: {e}") from None
-            frames.append(_to_rgb_or_rgba(img))
-        shapes = {fr.shape[:2] for fr in frames}
-        if len(shapes) != 1:
-            raise ValueError(f"frames in {str(path)!r} have different sizes: {sorted(shapes)}")
-        chans = max(fr.shape[2] for fr in frames)
-        frames = [fr if fr.shape[2] == chans else np.concatenate([fr, np.full(fr.shape[:2] + (1,), 255, np.uint8)], -1)
-                  for fr in frames]
-        return np.stack(frames)
-    suffix = path.suffix.lower()
-    if suffix not in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
-        raise ValueError(f"input {str(path)!r} is neither a folder of frames nor a video "
-                         f"({', '.join(VIDEO_EXTENSIONS)})")
-    try:
-        if suffix == ".gif":
-            arr = iio.imread(path, index=None, mode="RGBA")
-        elif suffix in IMAGE_EXTENSIONS:
-            arr = _to_rgb_or_rgba(iio.imread(path))[None]
-        else:
-            arr = iio.imread(path, index=None, plugin="FFMPEG")
-    except Exception as e:  # noqa: BLE001
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"could not read video {str(path)!r}: {first}") from None
-    arr = np.asarray(arr)
-    if arr.ndim == 3:
-        arr = arr[None]
-    if arr.ndim != 4 or arr.shape[0] == 0:
-        raise ValueError(f"could not read video {str(path)!r}: no frames decoded")
-    return np.stack([_to_rgb_or_rgba(a) for a in arr])
-
-
-def _to_rgb_or_rgba(img: np.ndarray) -> np.ndarray:
-    img = np.asarray(img)
-    if img.dtype != np.uint8:
-        img = (np.clip(img.astype(np.float64) / (65535.0 if img.dtype == np.uint16 else 1.0), 0, 1) * 255
-               ).round().astype(np.uint8) if img.dtype != np.uint8 else img
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, -1)
-    if img.shape[-1] == 2:  # grey + alpha
-        img = np.concatenate([np.repeat(img[..., :1], 3, -1), img[..., 1:]], -1)
-    return img[..., :4]
+    """Frames ``uint8 [F, H, W, C]`` (C = 4 when the source has alpha, else 3) of a video file, an image or a
+    folder of images, through :func:`motion4d.utils.media.read_video`."""
+    return read_video(path, as_uint8=True).frames
 
 
 def resample_indices(num_available: int, num_frames: int) -> list[int]:

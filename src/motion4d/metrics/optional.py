@@ -15,13 +15,11 @@ from pathlib import Path
 
 import torch
 
-from motion4d.hub import ModelInfo, ModelNotFoundError, register_model, resolve_pretrained
+from motion4d.hub import MODELS, ModelNotFoundError, resolve_pretrained
 
 __all__ = ["CLIP_MODEL", "available", "clip_similarity", "lpips_distance"]
 
-CLIP_MODEL = register_model(ModelInfo(key="clip-vit-b32", hub_id="openai/clip-vit-base-patch32",
-                                      task="image-text similarity (metric)", size_gb=0.6, license="MIT",
-                                      used_by="motion4d.metrics (optional CLIP similarity)"))
+CLIP_MODEL = MODELS["clip-vit-b32"]        # row of the model table (motion4d.hub.MODELS)
 _ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 
 

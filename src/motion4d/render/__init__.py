@@ -5,6 +5,7 @@
 * ``gsplat``: ``gsplat.rasterization`` on CUDA tensors, imported lazily.
 * ``auto`` (default) picks ``gsplat`` for CUDA tensors and ``cpu`` otherwise.
 """
-from motion4d.render.api import BACKENDS, RenderOutput, render
+from motion4d.render.api import BACKENDS, render
+from motion4d.render.types import RenderOutput
 
 __all__ = ["BACKENDS", "RenderOutput", "render"]

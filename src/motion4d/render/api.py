@@ -1,39 +1,15 @@
-"""The :func:`render` entry point and its output type."""
+"""The :func:`render` entry point (its output type lives in :mod:`motion4d.render.types`)."""
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 
 from motion4d.camera import Cameras
 from motion4d.gaussians.model import Gaussians
+from motion4d.render.types import RenderOutput
+
+__all__ = ["BACKENDS", "RenderOutput", "render"]
 
 BACKENDS = ("auto", "cpu", "gsplat")
-
-
-@dataclass
-class RenderOutput:
-    """What :func:`render` returns (C cameras, N Gaussians, H x W images).
-
-    Attributes:
-        rgb: ``[C, H, W, 3]`` composited colour over the background.
-        alpha: ``[C, H, W, 1]`` accumulated opacity.
-        depth: ``[C, H, W, 1]`` expected camera-z depth, normalised by alpha (0 where alpha is 0).
-        means2d: ``[C, N, 2]`` projected centres in pixels; its ``.grad`` (when the input requires
-            grad and ``retain_grad`` was set) drives densification.
-        radii: ``[C, N, 2]`` int32 screen radii in pixels, 0 for culled Gaussians.
-    """
-
-    rgb: torch.Tensor
-    alpha: torch.Tensor
-    depth: torch.Tensor
-    means2d: torch.Tensor
-    radii: torch.Tensor
-
-    @property
-    def visible(self) -> torch.Tensor:
-        """``[C, N]`` bool: Gaussian touched the image in that camera."""
-        return (self.radii > 0).all(dim=-1)
 
 
 def render(gaussians: Gaussians, cameras: Cameras, background: torch.Tensor | float | None = None, *,

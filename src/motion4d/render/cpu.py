@@ -15,6 +15,7 @@ import torch
 
 from motion4d.camera import Cameras
 from motion4d.gaussians.model import Gaussians
+from motion4d.render.types import RenderOutput
 from motion4d.render.projection import project
 from motion4d.render.rasterize import composite
 from motion4d.render.sh import eval_sh
@@ -28,8 +29,6 @@ T_MIN = 1e-4
 
 def render_cpu(g: Gaussians, cameras: Cameras, bg: torch.Tensor, sh_degree: int | None):
     """Render with the CPU backend (see the module docstring); returns a ``RenderOutput``."""
-    from motion4d.render.api import RenderOutput
-
     dtype = g.means.dtype
     proj = project(g.means, g.quats, g.scales, cameras.viewmats.to(dtype), cameras.Ks.to(dtype),
                    cameras.width, cameras.height)

@@ -4,7 +4,7 @@ Untested in this repository's CI (it has no GPU); written against gsplat 1.5.3's
 ``gsplat/rendering.py``. gsplat JIT-compiles its CUDA kernels on first use (minutes; it needs
 ``nvcc`` and ``ninja``, and ``packaging``: install the ``cuda`` extra).
 
-Mapping to :class:`~motion4d.render.api.RenderOutput`:
+Mapping to :class:`~motion4d.render.types.RenderOutput`:
 
 * ``render_mode="RGB+ED"``: the 4th channel is gsplat's expected depth (accumulated z / alpha),
   set to 0 where alpha <= 1e-6 as in the CPU backend.
@@ -22,6 +22,7 @@ import torch
 
 from motion4d.camera import Cameras
 from motion4d.gaussians.model import Gaussians
+from motion4d.render.types import RenderOutput
 
 __all__ = ["render_gsplat", "normalise_radii"]
 
@@ -37,8 +38,6 @@ def normalise_radii(radii: torch.Tensor) -> torch.Tensor:
 
 def render_gsplat(g: Gaussians, cameras: Cameras, bg: torch.Tensor, sh_degree: int | None):
     """Render with ``gsplat.rasterization`` on CUDA tensors; returns a ``RenderOutput``."""
-    from motion4d.render.api import RenderOutput
-
     try:
         import gsplat
     except ImportError as e:  # pragma: no cover - depends on the machine

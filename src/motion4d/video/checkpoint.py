@@ -13,6 +13,13 @@ Loading refuses, with a message naming both sides, any checkpoint whose architec
 shapes differ from the UNet, and any checkpoint made for another base model (different id and different probe
 weights) unless ``allow_base_mismatch=True``. A missing file is an error: motion4d never falls back to an empty
 LoRA (MotionDirector silently runs the base model when its LoRA path is wrong).
+
+Every LoRA enters a model through one path: :func:`load_lora_file` -> :meth:`DualPathLoRA.add` (peft's
+``inject_adapter_in_model``) -> :meth:`DualPathLoRA.load_state_dict` (peft's ``set_peft_model_state_dict``) ->
+:meth:`DualPathLoRA.set_scale` (peft's ``LoraLayer.set_scale``). motion4d files get every check above; safetensors
+from other tools (peft-style keys ``<module>.lora_A.weight``/``lora_B.weight``, optional ``unet.`` or
+``base_model.model.`` prefix, ``lora_alpha``/``alpha`` metadata, default alpha = rank) get the layer-name and shape
+checks (:func:`read_peft_lora`).
 """
 from __future__ import annotations
 
@@ -26,10 +33,11 @@ import torch
 
 from motion4d import __version__
 from motion4d.utils.io import atomic_path
-from motion4d.video.backbone import unet_fingerprint, weights_probe
+from motion4d.video.backbones.unet3d import unet_fingerprint, weights_probe
 from motion4d.video.lora import PATH_TARGETS, AdapterInfo, get_lora, target_module_names
 
-__all__ = ["FORMAT", "LoRACheckpoint", "save_lora", "save_adapter", "read_lora", "load_lora", "check_base"]
+__all__ = ["FORMAT", "LoRACheckpoint", "save_lora", "save_adapter", "read_lora", "load_lora", "check_base",
+           "read_peft_lora", "load_lora_file", "apply_checkpoint"]
 
 FORMAT = "motion4d-lora"
 FORMAT_VERSION = "1"
@@ -198,11 +206,77 @@ def load_lora(unet, file: str | Path, *, model_id: str, name: str | None = None,
     if all(float(v.abs().max()) == 0.0 for k, v in ckpt.tensors.items() if k.endswith("lora_B.weight")):
         warnings.warn(f"{file}: every lora_B weight is zero, so this adapter does not change the output "
                       f"(an untrained checkpoint?)", stacklevel=2)
+    return apply_checkpoint(unet, ckpt, name or ckpt.adapter_name or ckpt.path, scale)
+
+
+def apply_checkpoint(unet, ckpt: LoRACheckpoint, name: str, scale: float = 1.0) -> AdapterInfo:
+    """Inject ``ckpt`` into ``unet`` as adapter ``name`` through peft (the one place a LoRA enters a model):
+    :meth:`DualPathLoRA.add` on exactly its layers, :meth:`~DualPathLoRA.load_state_dict`, then ``scale``."""
     lora = get_lora(unet)
-    name = name or ckpt.adapter_name or ckpt.path
     if name in lora.adapters:
         raise ValueError(f"an adapter named {name!r} is already loaded; pass another name")
-    info = lora.add(name, ckpt.path, rank=ckpt.rank, alpha=ckpt.alpha, dropout=0.0)
+    every = set(target_module_names(unet, ckpt.path))
+    modules = None if set(ckpt.layer_names) == every else ckpt.layer_names
+    info = lora.add(name, ckpt.path, rank=ckpt.rank, alpha=ckpt.alpha, dropout=0.0, modules=modules)
     lora.load_state_dict(name, ckpt.tensors)
     lora.set_scale(name, scale)
     return info
+
+
+def read_peft_lora(file: str | Path, unet) -> LoRACheckpoint:
+    """A LoRA safetensors file from another tool as a :class:`LoRACheckpoint` for ``unet``: keys cleaned of a
+    ``unet.``/``base_model.model.`` prefix; its path ("temporal"/"spatial") is the one whose layers hold every
+    adapted module (``ValueError`` otherwise, or for mixed ranks, or for keys that are not LoRA pairs)."""
+    from safetensors import safe_open
+
+    file = Path(file).expanduser()
+    if not file.is_file():
+        raise FileNotFoundError(f"LoRA file {str(file)!r} does not exist")
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            meta = f.metadata() or {}
+            raw = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # noqa: BLE001 - safetensors raises several error types for non-safetensors input
+        raise ValueError(f"{str(file)!r} is not a safetensors file: {e}") from None
+    tensors = {}
+    for k, v in raw.items():
+        for prefix in ("unet.", "base_model.model."):
+            if k.startswith(prefix):
+                k = k[len(prefix):]
+        tensors[k] = v
+    modules = sorted({k.rsplit(".lora_", 1)[0] for k in tensors if ".lora_A." in k})
+    if not modules:
+        raise ValueError(f"{str(file)!r} holds no '<module>.lora_A.weight' keys; not a LoRA checkpoint")
+    ranks = {int(tensors[f"{m}.lora_A.weight"].shape[0]) for m in modules}
+    if len(ranks) != 1:
+        raise ValueError(f"{str(file)!r}: mixed LoRA ranks {sorted(ranks)} are not supported")
+    rank = ranks.pop()
+    path = next((p for p in PATH_TARGETS if set(modules) <= set(target_module_names(unet, p))), None)
+    if path is None:
+        raise ValueError(f"{str(file)!r} adapts layers outside one LoRA path of this model, e.g. {modules[0]!r}; "
+                         f"motion4d loads LoRAs on the {' or '.join(PATH_TARGETS)} layers only")
+    ckpt = LoRACheckpoint(tensors=tensors, path=path, rank=rank, alpha=float(meta.get("lora_alpha",
+                          meta.get("alpha", rank))), base_model="", base_model_fingerprint="", file=file,
+                          source=meta.get("source", "peft-style safetensors"))
+    _check_tensors(ckpt)
+    return ckpt
+
+
+def load_lora_file(unet, file: str | Path, *, model_id: str, name: str | None = None, scale: float = 1.0,
+                   allow_base_mismatch: bool = False) -> AdapterInfo:
+    """Load any LoRA safetensors into ``unet``: a motion4d checkpoint through :func:`load_lora` (all checks), any
+    other peft-style file through :func:`read_peft_lora` as adapter ``name`` (default ``"motion"``)."""
+    from safetensors import safe_open
+
+    file = Path(file).expanduser()
+    if not file.is_file():
+        raise FileNotFoundError(f"LoRA file {str(file)!r} does not exist")
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            fmt = (f.metadata() or {}).get("format")
+    except Exception as e:  # noqa: BLE001
+        raise ValueError(f"{str(file)!r} is not a safetensors file: {e}") from None
+    if fmt == FORMAT:
+        return load_lora(unet, file, model_id=model_id, name=name, scale=scale,
+                         allow_base_mismatch=allow_base_mismatch)
+    return apply_checkpoint(unet, read_peft_lora(file, unet), name or "motion", scale)

@@ -65,6 +65,7 @@ class ValidationConfig:
     height: int | None = None
     steps: int = 30
     guidance: float = 12.0
+    scheduler: str = "ddim"       # sampling scheduler (motion4d.video.schedulers.SCHEDULERS)
     noise_prior: float = 0.0      # MotionDirector single-video configs validate with 0.5
     spatial_scale: float = 0.0    # scale of the spatial (appearance) LoRA in validation videos
     seed: int = 0
@@ -74,6 +75,10 @@ class ValidationConfig:
             raise ConfigError(f"validation.noise_prior must be in [0, 1], got {self.noise_prior}")
         if self.steps < 1:
             raise ConfigError(f"validation.steps must be >= 1, got {self.steps}")
+        from motion4d.video.schedulers import SCHEDULERS
+
+        if self.scheduler not in SCHEDULERS:
+            raise ConfigError(f"validation.scheduler {self.scheduler!r} is not one of: {', '.join(SCHEDULERS)}")
 
 
 @dataclass

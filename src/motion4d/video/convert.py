@@ -174,7 +174,7 @@ def convert_motiondirector(path: str | Path, out_dir: str | Path, *, base_model:
     files = find_motiondirector_files(path)
     if unet is None:
         unet = base_unet_skeleton(base_model)
-    from motion4d.video.backbone import canonical_model_id, unet_fingerprint
+    from motion4d.video.backbones.unet3d import canonical_model_id, unet_fingerprint
 
     base_id = canonical_model_id(base_model)
     out = Path(out_dir)

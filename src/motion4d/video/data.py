@@ -1,6 +1,6 @@
 """Training data for motion/appearance LoRAs: videos and images with captions, random clips, latent caching.
 
-Inputs are files or folders (``data.paths``). Videos (.mp4 .mov .webm .avi .mkv .gif) are read with imageio;
+Inputs are files or folders (``data.paths``). Videos (.mp4 .mov .webm .avi .mkv .gif) are read with :mod:`motion4d.utils.media` (alpha over white);
 images (.png .jpg .jpeg .webp .bmp) are one-frame clips (appearance only). A caption comes from ``<file stem>.txt``
 next to the file, else ``caption.txt`` in its folder, else the config's ``caption``.
 
@@ -25,12 +25,13 @@ import torch
 import torch.nn.functional as F
 
 from motion4d.utils.io import atomic_path
+from motion4d.utils.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, read_video
 
-__all__ = ["VIDEO_EXTS", "IMAGE_EXTS", "MediaItem", "CachedClip", "find_media", "read_video", "read_image",
+__all__ = ["VIDEO_EXTS", "IMAGE_EXTS", "MediaItem", "CachedClip", "find_media", "read_rgb",
            "clip_indices", "resize_frames", "load_clip", "build_latent_cache", "load_cached_clip"]
 
-VIDEO_EXTS = (".mp4", ".mov", ".webm", ".avi", ".mkv", ".gif")
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+VIDEO_EXTS = VIDEO_EXTENSIONS
+IMAGE_EXTS = IMAGE_EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -89,37 +90,15 @@ def find_media(paths: list[str | Path], caption: str | None = None) -> list[Medi
     return items
 
 
-def read_video(path: str | Path) -> tuple[np.ndarray, float]:
-    """All frames of a video as uint8 [N, H, W, 3] and its frame rate (frames per second)."""
-    import imageio.v3 as iio
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"video {str(path)!r} does not exist")
-    try:
-        frames = np.asarray(iio.imread(path, index=None))
-        meta = iio.immeta(path)
-    except Exception as e:  # noqa: BLE001 - decoders raise many types
-        raise ValueError(f"cannot read video {str(path)!r}: {e}") from None
-    if frames.ndim == 3:
-        frames = frames[None]
-    if frames.ndim != 4:
-        raise ValueError(f"video {str(path)!r} decoded to shape {frames.shape}, expected [N, H, W, C]")
-    frames = frames[..., :3] if frames.shape[-1] >= 3 else np.repeat(frames, 3, axis=-1)
-    fps = float(meta.get("fps") or 0.0)
-    if not fps and meta.get("duration"):  # GIF: duration per frame in ms
-        fps = 1000.0 / float(meta["duration"])
-    return frames.astype(np.uint8), fps or 8.0
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """An image as uint8 [1, H, W, 3] (alpha dropped)."""
-    from PIL import Image
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image {str(path)!r} does not exist")
-    return np.asarray(Image.open(path).convert("RGB"))[None]
+def read_rgb(path: str | Path) -> tuple[np.ndarray, float]:
+    """All frames of a video or image as uint8 ``[N, H, W, 3]`` and its frame rate (8 when the file has none),
+    through :func:`motion4d.utils.media.read_video`. An alpha channel is composited over white."""
+    video = read_video(path, as_uint8=True)
+    x = video.frames
+    if x.shape[-1] == 4:
+        a = x[..., 3:].astype(np.float32) / 255.0
+        x = np.floor(x[..., :3] * a + 255.0 * (1.0 - a) + 0.5).astype(np.uint8)
+    return x, float(video.fps or 8.0)
 
 
 def clip_indices(num_available: int, native_fps: float, fps: float, num_frames: int,
@@ -153,8 +132,8 @@ def load_clip(item: MediaItem, *, num_frames: int, fps: float, width: int, heigh
               generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
     """A random clip of ``item``: frames [F, height, width, 3] in [0, 1] (F = 1 for images) and its position."""
     if item.kind == "image":
-        return resize_frames(read_image(item.path), width, height), {"start": 0, "stride": 1, "native_fps": 0.0}
-    frames, native_fps = read_video(item.path)
+        return resize_frames(read_rgb(item.path)[0][:1], width, height), {"start": 0, "stride": 1, "native_fps": 0.0}
+    frames, native_fps = read_rgb(item.path)
     idx, stride = clip_indices(len(frames), native_fps, fps, num_frames, generator)
     info = {"start": idx[0], "stride": stride, "native_fps": native_fps}
     return resize_frames(frames[idx], width, height), info

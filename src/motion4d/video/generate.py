@@ -40,7 +40,7 @@ def reference_latents(backbone, source: str | Path, *, num_frames: int, width: i
                       fps: float = 8.0) -> torch.Tensor:
     """Latents [1, C, F, h, w] of a noise-prior reference: a video file (its first ``num_frames`` frames at
     ``fps``) or a latent-cache file (``RUN/cache/clip-K.safetensors``, or a converted ``reference.safetensors``)."""
-    from motion4d.video.data import VIDEO_EXTS, load_cached_clip, read_video, resize_frames
+    from motion4d.video.data import VIDEO_EXTS, load_cached_clip, read_rgb, resize_frames
 
     src = Path(source).expanduser()
     if not src.is_file():
@@ -50,7 +50,7 @@ def reference_latents(backbone, source: str | Path, *, num_frames: int, width: i
     if src.suffix.lower() not in VIDEO_EXTS:
         raise ValueError(f"noise-prior video {str(src)!r} must be a video ({' '.join(VIDEO_EXTS)}) or a latent-cache "
                          f".safetensors file")
-    frames, native_fps = read_video(src)
+    frames, native_fps = read_rgb(src)
     stride = max(1, round(native_fps / fps))
     idx = list(range(0, len(frames), stride))[:num_frames]
     if len(idx) < num_frames:
@@ -65,18 +65,23 @@ def generate_video(prompt: str, out_dir: str | Path, *, model: str = "zeroscope"
                    num_frames: int = 16, width: int = 384, height: int = 384, steps: int = 30,
                    guidance: float = 12.0, negative_prompt: str = "", fps: float = 8.0, device: str = "auto",
                    precision: str = "auto", allow_base_mismatch: bool = False, backbone=None,
-                   show_progress: bool = True) -> GenerateResult:
+                   scheduler: str = "ddim", show_progress: bool = True) -> GenerateResult:
     """Generate one clip and write it to ``out_dir`` (see module docstring). Every input is checked before the
     model loads. ``seed=None`` picks a seed and records it in settings.json (rerun with it to get the same video).
-    ``backbone`` may pass a loaded :class:`~motion4d.video.backbone.VideoBackbone` without adapters."""
+    ``backbone`` may pass a loaded backbone (:class:`~motion4d.video.backbones.VideoBackbone`) without adapters;
+    ``scheduler`` names the sampling scheduler (``ddim``, ``dpm-solver++``, ...; the noise prior inverts with DDIM).
+    """
     from motion4d.video.checkpoint import load_lora, read_lora
     from motion4d.video.inversion import ddim_invert, mix_noise_prior
     from motion4d.video.lora import get_lora
     from motion4d.video.outputs import write_clip
     from motion4d.video.sampling import initial_noise, sample_video
+    from motion4d.video.schedulers import SCHEDULERS
 
     if not prompt or not prompt.strip():
         raise ValueError("the prompt is empty")
+    if scheduler not in SCHEDULERS:
+        raise ValueError(f"--scheduler {scheduler!r} is not one of: {', '.join(SCHEDULERS)}")
     if not 0.0 <= noise_prior <= 1.0:
         raise ValueError(f"--noise-prior {noise_prior} must be in [0, 1]")
     if noise_prior > 0 and noise_prior_video is None:
@@ -100,32 +105,32 @@ def generate_video(prompt: str, out_dir: str | Path, *, model: str = "zeroscope"
         seed = random.SystemRandom().randrange(2**31)
 
     if backbone is None:
-        from motion4d.video.backbone import VideoBackbone
+        from motion4d.video.backbones import load_backbone
 
-        backbone = VideoBackbone.from_pretrained(model, device=device, precision=precision)
+        backbone = load_backbone(model, device=device, precision=precision)
     backbone.check_size(width, height)
-    lora = get_lora(backbone.unet)
+    lora = get_lora(backbone.denoiser, backbone.lora_targets)
     adapters = {}
     for kind, file in loras.items():
         scale = motion_scale if kind == "temporal" else appearance_scale
         name = "motion" if kind == "temporal" else "appearance"
-        load_lora(backbone.unet, file, model_id=backbone.model_id, name=name, scale=scale,
+        load_lora(backbone.denoiser, file, model_id=backbone.model_id, name=name, scale=scale,
                   allow_base_mismatch=allow_base_mismatch)
         adapters[name] = {"file": str(file), "scale": scale}
-    f = backbone.vae_scale_factor
-    shape = (1, backbone.latent_channels, num_frames, height // f, width // f)
+    shape = backbone.latent_shape(1, num_frames, height, width)
     latents = initial_noise(shape, seed, backbone.device, backbone.dtype)
     if noise_prior > 0:
         ref = reference_latents(backbone, noise_prior_video, num_frames=num_frames, width=width, height=height,
                                 fps=fps).to(backbone.device, backbone.dtype)
-        z_inv = ddim_invert(backbone.unet, backbone.scheduler_config, ref, backbone.encode_prompt(""), steps=steps,
-                            show_progress=show_progress)
+        z_inv = ddim_invert(backbone, ref, backbone.encode_prompt(""), steps=steps, show_progress=show_progress)
         latents = mix_noise_prior(z_inv, latents, noise_prior)
     result = sample_video(backbone, prompt, negative_prompt=negative_prompt, num_frames=num_frames, width=width,
-                          height=height, steps=steps, guidance=guidance, latents=latents, show_progress=show_progress)
+                          height=height, steps=steps, guidance=guidance, latents=latents, scheduler=scheduler,
+                          show_progress=show_progress)
     settings = {
         "prompt": prompt, "negative_prompt": negative_prompt, "model": backbone.model_id, "seed": seed,
         "frames": num_frames, "width": width, "height": height, "steps": steps, "guidance": guidance, "fps": fps,
+        "scheduler": scheduler,
         "noise_prior": noise_prior, "noise_prior_video": str(noise_prior_video) if noise_prior_video else None,
         "adapters": adapters, "dtype": str(backbone.dtype).replace("torch.", ""), "device": str(backbone.device),
         "motion4d_version": __version__,

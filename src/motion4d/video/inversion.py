@@ -2,8 +2,8 @@
 
     z_T = √p · z_inv + √(1 − p) · ε          (variance preserving; p = 0: pure noise, p = 1: pure inversion)
 
-``z_inv`` is the DDIM inversion (empty prompt, no guidance) of the reference clip's latents ``[B, C, F, h, w]``,
-computed with the UNet as it is (with any LoRA adapters switched on). MotionDirector's advice: p = 0 for
+``z_inv`` is the DDIM inversion (empty prompt, no guidance; diffusers' ``DDIMInverseScheduler``) of the reference
+clip's latents ``[B, C, F, h, w]``, computed with the backbone as it is (with any LoRA adapters switched on). MotionDirector's advice: p = 0 for
 multi-video motion LoRAs, 0.1-0.5 for single-video ones (0.3 zoom shots, 0.5 car/dolly zoom).
 """
 from __future__ import annotations
@@ -12,27 +12,32 @@ import torch
 import torch.nn.functional as F
 
 from motion4d.utils.progress import progress
-from motion4d.video.sampling import DDIM
+from motion4d.video.schedulers import make_inverse_scheduler
 
 __all__ = ["ddim_invert", "mix_noise_prior", "resize_latents"]
 
 
 @torch.no_grad()
-def ddim_invert(unet, scheduler_config: dict, latents: torch.Tensor, cond: torch.Tensor, *, steps: int = 50,
+def ddim_invert(model, latents: torch.Tensor, cond: torch.Tensor, *, steps: int = 50,
                 show_progress: bool = True) -> torch.Tensor:
-    """Invert clean ``latents`` [B, C, F, h, w] to the noise the DDIM sampler (same ``steps``) maps back to them.
+    """Invert clean ``latents`` [B, C, F, h, w] to the noise that DDIM sampling (``scheduler="ddim"``, same
+    ``steps``) maps back to them. ``model``: a backbone (``predict`` and ``scheduler_config``).
 
     ``cond`` [B or 1, L, D] is the text embedding used at every step (the empty prompt for the noise prior).
     """
     if latents.ndim != 5:
         raise ValueError(f"ddim_invert expects latents [B, C, F, h, w], got {tuple(latents.shape)}")
-    ddim = DDIM(scheduler_config, steps)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"number of inversion steps must be a positive integer, got {steps!r}")
+    sched = make_inverse_scheduler(model.scheduler_config)
+    sched.set_timesteps(steps)
     cond = cond.expand(latents.shape[0], *cond.shape[1:]) if cond.shape[0] == 1 else cond
-    x = latents
-    for t in progress(ddim.timesteps.flip(0).tolist(), desc="inverting", disable=None if show_progress else True):
-        out = unet(x, int(t), encoder_hidden_states=cond).sample
-        x = ddim.inverse_step(out, int(t), x)
-    return x
+    dtype = latents.dtype
+    x = latents.float()
+    for t in progress(sched.timesteps, desc="inverting", disable=None if show_progress else True):
+        out = model.predict(x.to(dtype), t, cond)
+        x = sched.step(out.float(), t, x).prev_sample
+    return x.to(dtype)
 
 
 def resize_latents(latents: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -44,12 +44,16 @@ def _check_path(path: str) -> None:
         raise ValueError(f"LoRA path {path!r} is not one of: {', '.join(PATH_TARGETS)}")
 
 
-def target_module_names(unet: nn.Module, path: str) -> list[str]:
+def target_module_names(unet: nn.Module, path: str, targets: dict[str, str] | None = None) -> list[str]:
     """Names of the Linear layers a ``path`` adapter targets, in ``unet.named_modules()`` order (MotionDirector's
     traversal order: ``transformer_in``, ``down_blocks``, ``up_blocks``, then ``mid_block``). Works on a UNet with
-    or without injected LoRA layers."""
+    or without injected LoRA layers. ``targets`` (path -> regex) defaults to the regexes of the
+    :class:`DualPathLoRA` attached to ``unet``, else :data:`PATH_TARGETS` (the UNet3D split)."""
     _check_path(path)
-    pattern = re.compile(PATH_TARGETS[path])
+    if targets is None:
+        attached = unet.__dict__.get("_motion4d_lora")
+        targets = attached.targets if attached is not None else PATH_TARGETS
+    pattern = re.compile(targets[path])
     names = []
     for name, module in unet.named_modules():
         if name.endswith(".base_layer") or not pattern.fullmatch(name):
@@ -74,29 +78,34 @@ class AdapterInfo:
     trainable: bool = False
 
 
-def get_lora(unet: nn.Module) -> "DualPathLoRA":
-    """The :class:`DualPathLoRA` attached to ``unet`` (created empty on first use)."""
+def get_lora(unet: nn.Module, targets: dict[str, str] | None = None) -> "DualPathLoRA":
+    """The :class:`DualPathLoRA` attached to ``unet`` (created empty on first use, with ``targets``: a backbone's
+    ``lora_targets``, default :data:`PATH_TARGETS`)."""
     lora = unet.__dict__.get("_motion4d_lora")
-    return lora if lora is not None else DualPathLoRA(unet)
+    return lora if lora is not None else DualPathLoRA(unet, targets)
 
 
 class DualPathLoRA:
     """Manager of named peft LoRA adapters on one UNet3D (attached to it: ``get_lora(unet)`` returns it)."""
 
-    def __init__(self, unet: nn.Module):
+    def __init__(self, unet: nn.Module, targets: dict[str, str] | None = None):
         if unet.__dict__.get("_motion4d_lora") is not None:
             raise ValueError("this UNet already has a DualPathLoRA; use motion4d.video.lora.get_lora(unet)")
         self.unet = unet
+        self.targets = dict(targets or PATH_TARGETS)
+        if set(self.targets) != set(PATH_TARGETS):
+            raise ValueError(f"LoRA targets must name the paths {', '.join(PATH_TARGETS)}, got {sorted(self.targets)}")
         self.adapters: dict[str, AdapterInfo] = {}
         unet.__dict__["_motion4d_lora"] = self
 
     # -- creation --------------------------------------------------------------------------------------
     def add(self, name: str, path: str, *, rank: int = 32, alpha: float | None = None, dropout: float = 0.0,
-            init: str = "gaussian", trainable: bool = False) -> AdapterInfo:
+            init: str = "gaussian", trainable: bool = False, modules: list[str] | None = None) -> AdapterInfo:
         """Inject adapter ``name`` on the ``path`` layers ("spatial" or "temporal").
 
         ``init="gaussian"``: A ~ N(0, 1/r), B = 0 (MotionDirector's init: the adapter starts as a no-op);
         ``init="random"``: B random too (tests need adapters that change the output).
+        ``modules``: adapt exactly these layers (a subset of the ``path`` layers; files from other tools).
         """
         from peft import LoraConfig, inject_adapter_in_model
 
@@ -111,11 +120,17 @@ class DualPathLoRA:
             raise ValueError(f"LoRA dropout must be in [0, 1), got {dropout!r}")
         if init not in ("gaussian", "random"):
             raise ValueError(f"init={init!r} is not one of: gaussian, random")
-        targets = target_module_names(self.unet, path)
+        targets = target_module_names(self.unet, path, self.targets)
         if not targets:
-            raise ValueError(f"the UNet has no {path} layers to adapt (pattern {PATH_TARGETS[path]!r})")
+            raise ValueError(f"the UNet has no {path} layers to adapt (pattern {self.targets[path]!r})")
+        if modules is not None:
+            outside = sorted(set(modules) - set(targets))
+            if outside or not modules:
+                raise ValueError(f"{len(outside)} of the {len(modules)} layer(s) given are not {path} layers of this "
+                                 f"model (e.g. {outside[:1]})" if outside else "no layers given to adapt")
+        pattern = self.targets[path] if modules is None else "|".join(re.escape(m) for m in modules)
         alpha = float(rank if alpha is None else alpha)
-        config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=PATH_TARGETS[path],
+        config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=pattern,
                             init_lora_weights="gaussian" if init == "gaussian" else False)
         # peft disables gradients of everything but adapters; keep the base frozen state explicit anyway
         with warnings.catch_warnings():  # peft warns that a second adapter is being added: that is the point
@@ -126,7 +141,7 @@ class DualPathLoRA:
         for layer in self.layers(name).values():  # LoRA weights live in fp32 next to a half-precision base
             layer.lora_A[name].to(device=param.device, dtype=torch.float32)
             layer.lora_B[name].to(device=param.device, dtype=torch.float32)
-        info = AdapterInfo(name, path, rank, alpha, dropout, PATH_TARGETS[path], trainable=trainable)
+        info = AdapterInfo(name, path, rank, alpha, dropout, pattern, trainable=trainable)
         self.adapters[name] = info
         self._apply()
         return info
@@ -187,9 +202,13 @@ class DualPathLoRA:
             if bad:
                 parts.append(f"{len(bad)} shape mismatch(es), e.g. {bad[0]}")
             raise ValueError(f"LoRA weights do not fit adapter {name!r}: " + "; ".join(parts))
-        with torch.no_grad():
-            for k, v in own.items():
-                v.copy_(state[k].to(v.device, v.dtype))
+        from peft import set_peft_model_state_dict
+
+        tensors = {k: state[k].to(own[k].device, own[k].dtype) for k in own}
+        result = set_peft_model_state_dict(self.unet, tensors, adapter_name=name)
+        unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
+        if unexpected:  # cannot happen after the checks above; peft's own report, kept as a guard
+            raise ValueError(f"peft did not place LoRA weights into adapter {name!r}, e.g. {unexpected[0]}")
 
     # -- switching -------------------------------------------------------------------------------------
     def set_scale(self, name: str, scale: float) -> None:

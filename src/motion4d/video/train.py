@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from pathlib import Path
 import torch
 
 from motion4d.config import config_to_yaml
-from motion4d.utils.io import atomic_dir, atomic_path, write_json
+from motion4d.utils.io import atomic_path, write_json
 from motion4d.utils.progress import progress
 from motion4d.video.config import TrainMotionConfig
 
@@ -55,22 +54,12 @@ class TrainResult:
 
 
 def latest_checkpoint(output_dir: str | Path) -> Path | None:
-    """The newest complete ``checkpoints/step-N`` folder of a run, or None."""
-    root = Path(output_dir) / "checkpoints"
-    steps = sorted(p for p in root.glob("step-*") if (p / "state.safetensors").is_file()) if root.is_dir() else []
-    return steps[-1] if steps else None
+    """The newest complete ``checkpoints/step-N`` folder of a run (:class:`motion4d.utils.training_state.Checkpoints`),
+    or None."""
+    from motion4d.utils.training_state import Checkpoints
 
-
-def _noisy(alphas: torch.Tensor, z0: torch.Tensor, eps: torch.Tensor, t: int, prediction_type: str):
-    a = float(alphas[t])
-    zt = a ** 0.5 * z0 + (1 - a) ** 0.5 * eps
-    if prediction_type == "epsilon":
-        target = eps
-    elif prediction_type == "v_prediction":
-        target = a ** 0.5 * eps - (1 - a) ** 0.5 * z0
-    else:
-        target = z0
-    return zt, target
+    ckpt = Checkpoints(Path(output_dir) / "checkpoints").latest()
+    return ckpt.path if ckpt is not None else None
 
 
 class _Trainer:
@@ -84,13 +73,13 @@ class _Trainer:
     # -- setup -----------------------------------------------------------------------------------------
     def setup(self) -> None:
         from accelerate import Accelerator
-        from diffusers import DDIMScheduler
 
         from motion4d.utils.device import resolve_device
-        from motion4d.video.backbone import VideoBackbone
+        from motion4d.video.backbones import load_backbone
         from motion4d.video.checkpointing import enable_gradient_checkpointing
         from motion4d.video.data import build_latent_cache, find_media, load_cached_clip
         from motion4d.video.lora import get_lora
+        from motion4d.video.schedulers import make_scheduler
 
         cfg = self.cfg
         device = resolve_device(cfg.device)
@@ -107,7 +96,7 @@ class _Trainer:
                              f"or choose another output_dir")
         if self.resume and latest_checkpoint(self.out) is None:
             raise ValueError(f"--resume: no checkpoint in {str(self.out / 'checkpoints')!r} yet; run without --resume")
-        bb = self._backbone or VideoBackbone.from_pretrained(
+        bb = self._backbone or load_backbone(
             cfg.model, device=str(self.acc.device), precision=precision if precision != "no" else "fp32")
         bb.check_size(cfg.data.width, cfg.data.height)
         self.bb = bb
@@ -128,9 +117,9 @@ class _Trainer:
         # validation prompts are encoded now, then the text encoder leaves the accelerator
         self.val_prompts = list(cfg.validation.prompts) or [self.clips[0].caption]
         self.val_text = {p: bb.encode_prompt(p) for p in self.val_prompts + [""]}
-        bb.text_encoder.to("cpu")
+        bb.offload_text_encoder()
         # adapters
-        self.lora = get_lora(bb.unet)
+        self.lora = get_lora(bb.denoiser, bb.lora_targets)
         clash = [n for n in ("spatial", "temporal") if n in self.lora.adapters]
         if clash:
             raise ValueError(f"the backbone's UNet already has adapter(s) {', '.join(clash)}; remove them first "
@@ -150,30 +139,36 @@ class _Trainer:
                 self.optimizers[path] = self.acc.prepare(opt)
         torch.manual_seed(cfg.seed + 7919 * self.acc.process_index)  # LoRA dropout differs per process
         if cfg.gradient_checkpointing:
-            enable_gradient_checkpointing(bb.unet)
-        sched = DDIMScheduler.from_config(bb.scheduler_config)
-        self.alphas = sched.alphas_cumprod.double()
-        self.num_train_timesteps = int(sched.config.num_train_timesteps)
-        self.prediction_type = sched.config.prediction_type
+            enable_gradient_checkpointing(bb.denoiser)
+        # training noise: scheduler.add_noise / get_velocity (or the flow-matching interpolation)
+        self.noise_scheduler = make_scheduler(bb.scheduler_config, "ddim" if bb.prediction_type != "flow"
+                                              else "flow-match-euler")
+        self.num_train_timesteps = int(self.noise_scheduler.config.num_train_timesteps)
+        self.prediction_type = bb.prediction_type
         self.gen = torch.Generator().manual_seed(cfg.seed * 104729 + self.acc.process_index)
         self.start_step = 0
+        from motion4d.utils.training_state import Checkpoints
+
+        self.checkpoints = Checkpoints(self.out / "checkpoints", keep=cfg.keep_checkpoints)
         if self.resume:
             self._load_resume()
 
     def _load_resume(self) -> None:
+        from motion4d.utils.training_state import load_train_state
         from motion4d.video.checkpoint import read_lora
-        from motion4d.video.train_state import load_train_state
 
-        ckpt = latest_checkpoint(self.out)
-        if ckpt is None:
+        latest = self.checkpoints.latest()
+        if latest is None:
             raise ValueError(f"--resume: no checkpoint in {str(self.out / 'checkpoints')!r} yet; run without --resume")
+        self.checkpoints.resume_from(latest)
+        ckpt = latest.path
         for name in self.optimizers:
             file = ckpt / f"{name}.safetensors"
             if not file.is_file():
                 raise ValueError(f"--resume: {str(file)!r} is missing; the run was started with other LoRA paths")
             self.lora.load_state_dict(name, read_lora(file).tensors)
-        state = load_train_state(ckpt / "state.safetensors", optimizers=self.optimizers, generator=self.gen)
-        self.start_step = state["step"]
+        state = load_train_state(latest.state_file, optimizers=self.optimizers, generators={"data": self.gen})
+        self.start_step = state.step
 
     # -- one step --------------------------------------------------------------------------------------
     def _backward_step(self, name: str, loss: torch.Tensor) -> None:
@@ -191,7 +186,7 @@ class _Trainer:
 
     def step(self) -> dict:
         from motion4d.video.losses import spatial_loss, temporal_loss
-        from motion4d.video.temporal_bypass import temporal_bypass
+        from motion4d.video.schedulers import noisy_and_target
 
         cfg, bb, gen = self.cfg, self.bb, self.gen
         clip = self.clips[int(torch.randint(0, len(self.clips), (1,), generator=gen))]
@@ -202,7 +197,7 @@ class _Trainer:
         z0 = z0[None].to(bb.device, torch.float32)
         eps = torch.randn(z0.shape, generator=gen).to(bb.device)
         t = int(torch.randint(0, self.num_train_timesteps, (1,), generator=gen))
-        zt, target = _noisy(self.alphas, z0, eps, t, self.prediction_type)
+        zt, target = noisy_and_target(self.noise_scheduler, z0, eps, t, self.prediction_type)
         zt = zt.to(bb.dtype)
         text = clip.text[None].to(bb.device, bb.dtype)
         masked = self.train_temporal and clip.kind == "video" and \
@@ -211,14 +206,14 @@ class _Trainer:
         frame = int(torch.randint(0, num_frames, (1,), generator=gen))
         anchor = int(torch.randint(0, num_frames, (1,), generator=gen))
         logs: dict = {"t": t, "masked": masked}
-        unet = bb.unet
-        unet.train()
+        net = bb.denoiser
+        net.train()
         if self.train_spatial and not masked:
             off = self.lora.disabled("temporal") if "temporal" in self.lora.adapters else nullcontext()
             # backward inside the contexts: checkpointed layers recompute their forward during backward
-            with off, temporal_bypass(unet):
+            with off, bb.temporal_bypass():
                 with self.acc.autocast():
-                    pred = unet(zt[:, :, frame:frame + 1], t, encoder_hidden_states=text).sample
+                    pred = bb.predict(zt[:, :, frame:frame + 1], t, text)
                     loss = spatial_loss(pred, target[:, :, frame:frame + 1])
                 self._backward_step("spatial", loss)
             logs["loss_spatial"] = float(loss.detach())
@@ -228,29 +223,26 @@ class _Trainer:
             off = self.lora.disabled("spatial") if has_spatial and masked else nullcontext()
             with frozen, off:
                 with self.acc.autocast():
-                    pred = unet(zt, t, encoder_hidden_states=text).sample
+                    pred = bb.predict(zt, t, text)
                     losses = temporal_loss(pred, target, anchor, lambda_org=cfg.lambda_org, lambda_ad=cfg.lambda_ad)
                 self._backward_step("temporal", losses["loss"])
             logs.update({"loss_temporal" if k == "loss" else k: float(v.detach())
                          for k, v in losses.items()})
-        unet.eval()
+        net.eval()
         return logs
 
     # -- outputs ---------------------------------------------------------------------------------------
     def save_checkpoint(self, step: int) -> Path:
+        from motion4d.utils.training_state import STATE_FILE, save_train_state
         from motion4d.video.checkpoint import save_adapter
-        from motion4d.video.train_state import save_train_state
 
-        folder = self.out / "checkpoints" / f"step-{step:06d}"
-        with atomic_dir(folder) as tmp:
+        def write(tmp: Path) -> None:
             for name in self.optimizers:
-                save_adapter(self.bb.unet, name, tmp / f"{name}.safetensors", base_model=self.bb.model_id,
+                save_adapter(self.bb.denoiser, name, tmp / f"{name}.safetensors", base_model=self.bb.model_id,
                              source="motion4d train-motion", extra={"step": step})
-            save_train_state(tmp / "state.safetensors", step=step, optimizers=self.optimizers, generator=self.gen)
-        old = sorted(p for p in (self.out / "checkpoints").glob("step-*") if p.is_dir())
-        for p in old[: max(0, len(old) - self.cfg.keep_checkpoints)]:
-            shutil.rmtree(p, ignore_errors=True)
-        return folder
+            save_train_state(tmp / STATE_FILE, step=step, optimizers=self.optimizers, generators={"data": self.gen})
+
+        return self.checkpoints.save(step, write).path
 
     def validate(self, step: int) -> list[Path]:
         from motion4d.video.inversion import ddim_invert, mix_noise_prior
@@ -260,21 +252,19 @@ class _Trainer:
         v, bb = self.cfg.validation, self.bb
         frames = v.num_frames or self.cfg.data.num_frames
         width, height = v.width or self.cfg.data.width, v.height or self.cfg.data.height
-        f = bb.vae_scale_factor
         scales = {"spatial": v.spatial_scale} if "spatial" in self.lora.adapters else {}
         written = []
         with self.lora.scaled(**scales), torch.no_grad():
             for k, prompt in enumerate(self.val_prompts):
-                shape = (1, bb.latent_channels, frames, height // f, width // f)
+                shape = bb.latent_shape(1, frames, height, width)
                 z = initial_noise(shape, v.seed + k, bb.device, bb.dtype)
                 video_clips = [c for c in self.clips if c.kind == "video"]
                 if v.noise_prior > 0 and video_clips:
                     ref = video_clips[0].latents[None].to(bb.device, bb.dtype)
-                    z_inv = ddim_invert(bb.unet, bb.scheduler_config, ref, self.val_text[""], steps=v.steps,
-                                        show_progress=False)
+                    z_inv = ddim_invert(bb, ref, self.val_text[""], steps=v.steps, show_progress=False)
                     z = mix_noise_prior(z_inv, z, v.noise_prior)
-                lat = denoise(bb.unet, bb.scheduler_config, z, self.val_text[prompt], self.val_text[""],
-                              steps=v.steps, guidance=v.guidance, show_progress=False)
+                lat = denoise(bb, z, self.val_text[prompt], self.val_text[""], steps=v.steps, guidance=v.guidance,
+                              scheduler=v.scheduler, show_progress=False)
                 video = bb.decode_latents(lat)[0]
                 out = self.out / "samples" / (f"step-{step:06d}" + ("" if k == 0 else f"-p{k}"))
                 write_clip(video, out, fps=self.cfg.data.fps, settings={
@@ -318,7 +308,7 @@ class _Trainer:
         paths = {}
         if main:
             for name in self.optimizers:
-                paths[name] = save_adapter(self.bb.unet, name, self.out / f"{name}.safetensors",
+                paths[name] = save_adapter(self.bb.denoiser, name, self.out / f"{name}.safetensors",
                                            base_model=self.bb.model_id, source="motion4d train-motion",
                                            extra={"step": cfg.steps, "captions": sorted({c.caption for c in self.clips})})
             if cfg.validation.every >= 0:
@@ -336,5 +326,5 @@ def train_motion(cfg: TrainMotionConfig, *, resume: bool = False, backbone=None,
                  show_progress: bool = True) -> TrainResult:
     """Train spatial and/or temporal LoRAs as configured (see the module docstring); ``resume=True`` continues
     from the newest checkpoint in ``cfg.output_dir``. ``backbone`` may pass an already loaded
-    :class:`~motion4d.video.backbone.VideoBackbone` (its UNet must not carry adapters yet)."""
+    backbone (:class:`~motion4d.video.backbones.VideoBackbone`; its denoiser must not carry adapters yet)."""
     return _Trainer(cfg, resume=resume, backbone=backbone, show_progress=show_progress).run()

@@ -13,9 +13,10 @@ from motion4d.world.captions import caption_from_description, describe
 from motion4d.world.dataset import composite, read_rgba, scene_cameras, view_name, write_scene
 from motion4d.world.motions import LARGE_MOTIONS, MOTION_KINDS, compatible_motions
 from motion4d.world.objects import OBJECT_KINDS, PALETTE
+from motion4d.world.options import SceneOptions
 from motion4d.world.scene import FrozenScene, WorldScene, make_scene
 from motion4d.world.suite import BENCHMARK_SUITE, SceneSpec, make_suite, write_suite
 
-__all__ = ["WorldScene", "FrozenScene", "make_scene", "write_scene", "scene_cameras", "view_name", "read_rgba",
+__all__ = ["WorldScene", "FrozenScene", "make_scene", "SceneOptions", "write_scene", "scene_cameras", "view_name", "read_rgba",
            "composite", "describe", "caption_from_description", "MOTION_KINDS", "OBJECT_KINDS", "LARGE_MOTIONS",
            "PALETTE", "compatible_motions", "BENCHMARK_SUITE", "SceneSpec", "make_suite", "write_suite"]

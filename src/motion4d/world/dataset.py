@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from motion4d.camera import Cameras
-from motion4d.utils.io import atomic_dir, atomic_path, write_json
+from motion4d.utils.io import atomic_dir, write_json
+from motion4d.utils.media import write_mp4, write_png
 
 __all__ = ["view_name", "scene_cameras", "render_rgba", "write_scene", "read_rgba", "composite"]
 
@@ -81,27 +82,10 @@ def read_rgba(path: str | Path) -> np.ndarray:
         return np.array(im.convert("RGBA"))
 
 
-def _save_png(array: np.ndarray, path: Path) -> None:
-    from PIL import Image
-
-    Image.fromarray(array, mode="RGBA" if array.shape[-1] == 4 else "RGB").save(path, format="PNG", optimize=False)
-
-
 def _save_mp4(frames: np.ndarray, path: Path, fps: float) -> None:
-    import imageio.v2 as imageio
-
+    """reference.mp4: nearest-neighbour upscaled to >= 256 px, bit-exact (same seed, same bytes)."""
     k = max(1, 256 // max(frames.shape[1:3]))
-    frames = frames.repeat(k, axis=1).repeat(k, axis=2)
-    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2  # libx264 needs even sizes
-    frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    with atomic_path(path) as tmp:
-        writer = imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=8,
-                                    macro_block_size=1, pixelformat="yuv420p",
-                                    ffmpeg_params=["-threads", "1", "-fflags", "+bitexact", "-flags:v", "+bitexact",
-                                                   "-map_metadata", "-1"])
-        for frame in frames:
-            writer.append_data(frame)
-        writer.close()
+    write_mp4(frames.repeat(k, axis=1).repeat(k, axis=2), path, fps, quality=8, bitexact=True)
 
 
 def write_scene(scene, out_dir: str | Path, *, views: bool = True, gaussians: bool = True, video: bool = True,
@@ -143,7 +127,7 @@ def write_scene(scene, out_dir: str | Path, *, views: bool = True, gaussians: bo
             g = scene.gaussians_at(t)
             rgba = render_rgba(g, cams, scene.background)
             for c, name in enumerate(names):
-                _save_png(rgba[c], tmp / ("reference" if name == "ref" else f"views/{name}") / f"{f:03d}.png")
+                write_png(rgba[c], tmp / ("reference" if name == "ref" else f"views/{name}") / f"{f:03d}.png")
             ref_frames.append(rgba[0])
             if gaussians:
                 save_ply(g, tmp / "gaussians" / f"{f:03d}.ply")

@@ -16,8 +16,10 @@ import copy
 import json
 import math
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
+from dataclasses import replace as dataclass_replace
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -29,13 +31,12 @@ from motion4d.world.captions import caption_from_description, describe
 from motion4d.world.motions import (MOTION_KINDS, STAGE, ObjectState, apply_motion, compatible_motions,
                                     rotation_matrix, sample_motion)
 from motion4d.world.objects import OBJECT_KINDS, PRIMITIVE_KINDS, build_object, part_colors
+from motion4d.world.options import BOUND, DEFAULT_AZIMUTHS, DEFAULT_ELEVATIONS, SceneOptions
 
-__all__ = ["SCENE_VERSION", "WorldScene", "make_scene", "FrozenScene", "DEFAULT_ELEVATIONS", "DEFAULT_AZIMUTHS"]
+__all__ = ["SCENE_VERSION", "WorldScene", "make_scene", "FrozenScene", "SceneOptions", "DEFAULT_ELEVATIONS",
+           "DEFAULT_AZIMUTHS"]
 
 SCENE_VERSION = 1
-DEFAULT_ELEVATIONS = (0.0, 30.0)
-DEFAULT_AZIMUTHS = tuple(float(a) for a in range(0, 360, 45))
-BOUND = 0.9  # every point stays within this distance of the origin
 _SPACING_TO_SCALE = 0.75
 _MIN_PART_POINTS = 16
 _SYMMETRIC = {"sphere": (0, 1, 2), "cylinder": (1,), "cone": (1,), "capsule": (1,), "torus": (2,), "box": ()}
@@ -290,10 +291,8 @@ def _as_list(value, k: int, what: str, choices: Sequence[str]) -> list:
 
 
 def make_scene(seed: int, *, num_objects: int | None = None, objects: str | Sequence[str] | None = None,
-               motions: str | Sequence[str] | None = None, num_frames: int = 16, size: int = 64, fps: float = 8.0,
-               num_points: int = 3000, background: Sequence[float] = (1.0, 1.0, 1.0), opacity: float = 0.95,
-               elevations: Sequence[float] = DEFAULT_ELEVATIONS, azimuths: Sequence[float] = DEFAULT_AZIMUTHS,
-               radius: float = 2.5, fovy: float = 49.1) -> WorldScene:
+               motions: str | Sequence[str] | None = None, options: SceneOptions | None = None,
+               **overrides: Any) -> WorldScene:
     """Generate a scene from ``seed``: 1-3 objects, each with one motion, on a plain background.
 
     Args:
@@ -303,28 +302,18 @@ def make_scene(seed: int, *, num_objects: int | None = None, objects: str | Sequ
         objects: force the object kind(s) (one for all, or one per object), see ``OBJECT_KINDS``.
         motions: force the motion kind(s), see ``MOTION_KINDS``. Kinds that need limbs (wave, walk)
             restrict the objects drawn to figures that have them.
-        num_frames, size, fps: clip length, image size (pixels, square) and frame rate.
-        num_points: Gaussians in the whole scene (split between objects by size).
-        background: RGB in [0, 1] behind the objects.
-        elevations, azimuths, radius, fovy: the ground-truth novel-view cameras (degrees, world units).
+        options: clip length, image size, points, background, cameras (:class:`SceneOptions`);
+            ``overrides`` replace single fields of it, e.g. ``num_frames=8, size=32``.
     """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-    if size < 8:
-        raise ValueError(f"size must be >= 8 pixels, got {size}")
-    if num_points < 50:
-        raise ValueError(f"num_points must be >= 50, got {num_points}")
-    if not elevations or not azimuths or any(not -89.0 <= float(e) <= 89.0 for e in elevations):
-        raise ValueError(f"elevations must be a non-empty list of degrees in [-89, 89] and azimuths non-empty, "
-                         f"got {list(elevations)} and {list(azimuths)}")
-    if radius <= BOUND + 0.1 or not 1.0 <= fovy <= 170.0:
-        raise ValueError(f"camera radius must be > {BOUND + 0.1} (the scene fills a ball of radius {BOUND}) and "
-                         f"fovy in [1, 170] degrees, got radius={radius}, fovy={fovy}")
-    bg = [float(v) for v in background]
-    if len(bg) != 3 or not all(0.0 <= v <= 1.0 for v in bg):
-        raise ValueError(f"background must be 3 numbers in [0, 1], got {list(background)}")
+    unknown = sorted(set(overrides) - {f.name for f in dataclass_fields(SceneOptions)})
+    if unknown:
+        raise ValueError(f"unknown scene option(s) {', '.join(unknown)}; allowed: "
+                         f"{', '.join(f.name for f in dataclass_fields(SceneOptions))}")
+    o = dataclass_replace(options or SceneOptions(), **overrides)
+    num_frames, size, fps, num_points, opacity = o.num_frames, o.size, o.fps, o.num_points, o.opacity
+    elevations, azimuths, radius, fovy, bg = o.elevations, o.azimuths, o.radius, o.fovy, list(o.background)
     rng = np.random.default_rng(int(seed))
     if num_objects is None:  # forcing kinds without a count gives one object per kind given
         forced = [1 if isinstance(x, str) else len(x) for x in (objects, motions) if x is not None]

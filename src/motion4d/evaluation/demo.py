@@ -3,7 +3,7 @@
 Steps: make a scene (:mod:`motion4d.world`), write its folder (reference video + ground-truth
 views), lift it with the ``multiview`` preset while holding out every view at odd multiples of
 45 degrees azimuth, export everything, and evaluate the result on the held-out views
-(:func:`motion4d.metrics.evaluate`) into ``metrics.json``.
+(:func:`motion4d.evaluation.evaluate`) into ``metrics.json``.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Callable
 
 from motion4d.utils.io import write_json
 
-__all__ = ["run_demo", "DemoSummary", "HOLDOUT_AZIMUTHS", "QUICK_OVERRIDES"]
+__all__ = ["run_demo", "DemoSummary", "holdout_views", "HOLDOUT_AZIMUTHS", "QUICK_OVERRIDES"]
 
 #: Held-out azimuths (degrees): the diagonal views, never seen in training.
 HOLDOUT_AZIMUTHS = (45, 135, 225, 315)
@@ -50,7 +50,7 @@ def run_demo(out: str | Path = "outputs/demo", quick: bool = False, seed: int = 
     from motion4d.camera import Cameras
     from motion4d.lift.api import lift
     from motion4d.lift.config import load_lift_config
-    from motion4d.metrics import evaluate
+    from motion4d.evaluation.evaluate import evaluate
     from motion4d.utils.io import atomic_path
     from motion4d.world import make_scene, write_scene
 

@@ -6,7 +6,7 @@ import pytest
 
 from _world_helpers import tiny_scene
 from motion4d.cli import main
-from motion4d.metrics import PSNR_CAP, evaluate, load_scene4d
+from motion4d.evaluation import PSNR_CAP, evaluate, load_scene4d
 from motion4d.world import FrozenScene, WorldScene, write_scene
 
 

@@ -1,4 +1,5 @@
-"""Text-to-video backbone: UNet3D + VAE + CLIP text encoder + tokenizer + scheduler config.
+"""UNet3D text-to-video backbone (implements :class:`motion4d.video.backbones.base.VideoBackbone`): UNet3D + VAE +
+CLIP text encoder + tokenizer + scheduler config.
 
 Loads ZeroScope (``cerspense/zeroscope_v2_576w``) or ModelScope (``damo-vilab/text-to-video-ms-1.7b``), or any
 folder in the same diffusers layout (``unet/``, ``vae/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/``),
@@ -17,20 +18,15 @@ from pathlib import Path
 
 import torch
 
-from motion4d.hub import ModelInfo, register_model, resolve_pretrained, model_info
+from motion4d.hub import MODELS, model_info, resolve_pretrained
 from motion4d.utils.device import default_dtype, resolve_device
 
-__all__ = ["VideoBackbone", "ZEROSCOPE", "MODELSCOPE", "load_backbone", "unet_fingerprint", "weights_probe",
-           "canonical_model_id"]
+__all__ = ["UNet3DBackbone", "ZEROSCOPE", "MODELSCOPE", "load_backbone", "unet_fingerprint", "weights_probe",
+           "canonical_model_id", "is_unet3d_folder"]
 
-# Both backbones share one UNet3D architecture (diffusers' default UNet3DConditionModel config, 1.41 B params);
-# sizes are the fp16 download (UNet 1.41 B + CLIP-H text encoder 0.35 B + VAE 0.08 B parameters, 2 bytes each).
-ZEROSCOPE = register_model(ModelInfo(
-    key="zeroscope", hub_id="cerspense/zeroscope_v2_576w", task="text-to-video backbone", size_gb=3.7,
-    license="cc-by-nc-4.0", used_by="motion4d.video (default; trained at 576x320, 24 frames)"))
-MODELSCOPE = register_model(ModelInfo(
-    key="modelscope", hub_id="damo-vilab/text-to-video-ms-1.7b", task="text-to-video backbone", size_gb=3.7,
-    license="cc-by-nc-4.0", used_by="motion4d.video (trained at 256x256, 16 frames)"))
+# rows of the model table (motion4d.hub.MODELS): hub id, size, licence, users
+ZEROSCOPE = MODELS["zeroscope"]
+MODELSCOPE = MODELS["modelscope"]
 
 _COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 # UNet config keys that define the architecture (what a LoRA's shapes depend on).
@@ -80,7 +76,7 @@ def _hub_id_of(text: str, folder: Path) -> str:
 
 
 @dataclass
-class VideoBackbone:
+class UNet3DBackbone:
     """The frozen text-to-video model: ``unet`` (UNet3DConditionModel), ``vae`` (AutoencoderKL), ``text_encoder``
     (CLIPTextModel), ``tokenizer`` (CLIPTokenizer) and ``scheduler_config`` (a DDIM-compatible noise schedule).
 
@@ -104,7 +100,7 @@ class VideoBackbone:
     # -- loading ---------------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = "zeroscope", *, device: str = "auto",
-                        precision: str = "auto", vae_batch: int = 8) -> "VideoBackbone":
+                        precision: str = "auto", vae_batch: int = 8) -> "UNet3DBackbone":
         """Load all components from a registry key (``zeroscope``, ``modelscope``), a hub id already in the local
         Hugging Face cache, or a local folder in diffusers layout. Attention runs through torch SDPA.
 
@@ -136,6 +132,50 @@ class VideoBackbone:
                    path=folder, device=dev, dtype=dtype, vae_batch=vae_batch)
 
     # -- properties ------------------------------------------------------------------------------------
+    @property
+    def denoiser(self) -> torch.nn.Module:
+        """The network LoRA adapters go into (the UNet3DConditionModel)."""
+        return self.unet
+
+    @property
+    def lora_targets(self) -> dict[str, str]:
+        """MotionDirector's split: spatial transformers vs temporal transformers (module-name regexes)."""
+        from motion4d.video.lora import PATH_TARGETS
+
+        return dict(PATH_TARGETS)
+
+    @property
+    def temporal_compression(self) -> int:
+        """Frames per latent frame: 1 (the SD VAE encodes every frame on its own)."""
+        return 1
+
+    @property
+    def prediction_type(self) -> str:
+        from motion4d.video.schedulers import prediction_type
+
+        return prediction_type(self.scheduler_config)
+
+    def latent_shape(self, batch: int, num_frames: int, height: int, width: int) -> tuple[int, ...]:
+        """``(batch, C, num_frames, height / f, width / f)`` with ``f = vae_scale_factor``."""
+        f = self.vae_scale_factor
+        return (batch, self.latent_channels, (num_frames - 1) // self.temporal_compression + 1, height // f,
+                width // f)
+
+    def predict(self, latents: torch.Tensor, t, text: torch.Tensor) -> torch.Tensor:
+        """UNet output (ε or v, per ``prediction_type``) for latents ``[B, C, F, h, w]``, timestep ``t`` (int,
+        scalar or ``[B]`` tensor) and text embeddings ``[B, L, D]``."""
+        return self.unet(latents, t, encoder_hidden_states=text).sample
+
+    def temporal_bypass(self):
+        """Context: every temporal layer returns its input for one-frame inputs (the single-frame spatial path)."""
+        from motion4d.video.temporal_bypass import temporal_bypass
+
+        return temporal_bypass(self.unet)
+
+    def offload_text_encoder(self) -> None:
+        """Move the text encoder to the CPU (prompts already encoded stay cached)."""
+        self.text_encoder.to("cpu")
+
     @property
     def vae_scale_factor(self) -> int:
         return 2 ** (len(self.vae.config.block_out_channels) - 1)
@@ -208,9 +248,10 @@ class VideoBackbone:
         return x.reshape(b, f, *x.shape[1:]).permute(0, 1, 3, 4, 2).contiguous()
 
 
-def load_backbone(name_or_path: str | os.PathLike = "zeroscope", **kwargs) -> VideoBackbone:
-    """Shorthand for :meth:`VideoBackbone.from_pretrained`."""
-    return VideoBackbone.from_pretrained(name_or_path, **kwargs)
+def is_unet3d_folder(folder: Path) -> bool:
+    """True when ``folder/unet/config.json`` names a ``UNet3DConditionModel`` (the registry's detection rule)."""
+    cfg = Path(folder) / "unet" / "config.json"
+    return cfg.is_file() and json.loads(cfg.read_text()).get("_class_name") == "UNet3DConditionModel"
 
 
 def _variant(folder: Path) -> str | None:

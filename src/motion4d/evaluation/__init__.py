@@ -1,0 +1,12 @@
+"""Scoring a 4D result against a scene, above :mod:`motion4d.lift` and :mod:`motion4d.world`.
+
+* :func:`evaluate` renders any ``Scene4D`` at a world scene's ground-truth cameras and times and scores
+  every view and frame with the pure functions of :mod:`motion4d.metrics`.
+* :func:`load_scene4d` opens a world scene folder or a video-to-4D result folder.
+* :func:`run_demo` (``motion4d demo``): a shapes-world scene lifted from some views, scored on the others.
+"""
+from motion4d.evaluation.demo import HOLDOUT_AZIMUTHS, QUICK_OVERRIDES, DemoSummary, holdout_views, run_demo
+from motion4d.evaluation.evaluate import PSNR_CAP, evaluate, load_scene4d
+
+__all__ = ["evaluate", "load_scene4d", "PSNR_CAP", "run_demo", "DemoSummary", "holdout_views", "HOLDOUT_AZIMUTHS",
+           "QUICK_OVERRIDES"]
