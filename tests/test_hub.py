@@ -30,7 +30,7 @@ def test_no_module_registers_models_at_import_time():
     import motion4d.cli.models  # noqa: F401
     import motion4d.guidance.loading  # noqa: F401
     import motion4d.metrics.optional as optional
-    import motion4d.video.backbone as backbone
+    import motion4d.video.backbones.unet3d as backbone
 
     assert not hasattr(hub, "register_model")
     assert backbone.ZEROSCOPE is MODELS["zeroscope"] and optional.CLIP_MODEL is MODELS["clip-vit-b32"]
