@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from motion4d.export import write_video
+from motion4d.utils.media import write_video
 from motion4d.pipelines.report import Report, write_report
 
 

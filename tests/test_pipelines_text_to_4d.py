@@ -6,7 +6,7 @@ import json
 import pytest
 
 from _video_tiny import build_tiny_model, moving_square_clip
-from motion4d.export import write_video
+from motion4d.utils.media import write_video
 from motion4d.pipelines import RunFolderError, TextTo4DPipeline, load_text_to_4d_config
 
 TOY = ["clip.frames=4", "clip.width=32", "clip.height=32", "clip.steps=2", "customize.steps=2",

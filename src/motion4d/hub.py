@@ -82,6 +82,14 @@ MODELS: dict[str, ModelInfo] = {
     "sd21": ModelInfo(
         "sd21", "stabilityai/stable-diffusion-2-1", "image guidance", None, _SD,
         "hybrid SDS VSD particle (LoRA) model as in 4D-fy (vsd.lora_model: sd21); optional"),
+    # image-to-video (image-to-4d's driving clip); size = fp16 weights (UNet 1.52 B + CLIP-H 0.63 B + VAE 0.10 B)
+    "svd": ModelInfo(
+        "svd", "stabilityai/stable-video-diffusion-img2vid", "image-to-video", 4.5,
+        "Stable Video Diffusion NC Community License (research use)",
+        "image-to-4d (driving clip, 14 frames; DreamGaussian4D's model)"),
+    "svd-xt": ModelInfo(
+        "svd-xt", "stabilityai/stable-video-diffusion-img2vid-xt", "image-to-video", 4.5,
+        "Stable Video Diffusion NC Community License (research use)", "image-to-4d (25 frames; optional)"),
     # metrics
     "clip-vit-b32": ModelInfo(
         "clip-vit-b32", "openai/clip-vit-base-patch32", "image-text similarity (metric)", 0.6, "MIT",

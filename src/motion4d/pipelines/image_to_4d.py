@@ -83,30 +83,23 @@ class ImageTo4DPipeline:
 
     # ------------------------------------------------------------------------------------ stages
     def _preprocess(self, out: Path) -> dict[str, Any]:
-        from PIL import Image
-
-        from motion4d.utils.io import atomic_path as ap
+        from motion4d.utils.media import write_png
 
         cfg = self.cfg
         rgba = preprocess_image(self.image, cfg.matting, (cfg.drive.height, cfg.drive.width), cfg.border_ratio,
                                 allow_code=self.allow_code)
         rgb = rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:]) * np.asarray(cfg.background, np.float32)
-        paths = {"image": out / "input.png", "rgba": out / "input_rgba.png"}
-        for key, arr, mode in (("image", rgb, "RGB"), ("rgba", rgba, "RGBA")):
-            with ap(paths[key]) as tmp:
-                Image.fromarray((arr * 255).round().astype(np.uint8), mode).save(tmp, format="PNG")
-        return paths
+        return {"image": write_png(rgb, out / "input.png"), "rgba": write_png(rgba, out / "input_rgba.png")}
 
     def _drive(self, model: str, image: Path, out: Path) -> dict[str, Any]:
-        from PIL import Image
-
+        from motion4d.utils.media import read_image
         from motion4d.video.image_to_video import image_to_video
         from motion4d.video.outputs import write_clip
 
         s = self.cfg.drive
         self.log(f"drive: {model}, {s.frames or 'default'} frames at {s.width}x{s.height}, {s.steps} steps, "
                  f"seed {self.cfg.seed}")
-        frames = image_to_video(np.asarray(Image.open(image).convert("RGB")), s, model=model, seed=self.cfg.seed,
+        frames = image_to_video(read_image(image)[..., :3], s, model=model, seed=self.cfg.seed,
                                 device=self.cfg.device)
         paths = write_clip(frames, out, fps=float(s.fps), settings={"model": model, "seed": self.cfg.seed,
                                                                      **config_to_dict(self.cfg.drive)})
@@ -124,10 +117,11 @@ def preprocess_image(path: str | Path, matting: str, size: tuple[int, int], bord
     from PIL import Image
 
     from motion4d.pipelines.matting import matte
+    from motion4d.utils.media import read_image
 
-    img = Image.open(path)
-    has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
-    arr = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+    img = read_image(path).astype(np.float32) / 255.0
+    has_alpha = img.shape[-1] == 4
+    arr = img if has_alpha else np.concatenate([img, np.ones_like(img[..., :1])], -1)
     if matting == "auto":
         matting = "alpha" if has_alpha and (arr[..., 3] < 0.99).any() else "rembg"
     if matting == "alpha":

@@ -135,30 +135,23 @@ def matting_stage(frames_dir: Path, model: str, method: str, out: Path, allow_co
 
 
 def write_matted(frames_dir: Path, method: str, background: Any, out: Path, *, allow_code: bool) -> dict[str, Any]:
-    """Matte the PNG frames of ``frames_dir`` (:func:`motion4d.pipelines.matting.matte`) into RGBA PNGs in ``out``."""
-    from PIL import Image
-
+    """Matte the frames of ``frames_dir`` (:func:`motion4d.pipelines.matting.matte`) into RGBA PNGs in ``out``."""
     from motion4d.pipelines.matting import matte
-    from motion4d.utils.io import atomic_dir
+    from motion4d.utils.media import read_video, write_png_frames
 
-    files = sorted(Path(frames_dir).glob("*.png"))
-    if not files:
-        raise FileNotFoundError(f"no PNG frames in {frames_dir}")
-    frames = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
+    frames = read_video(frames_dir).frames[..., :3]
     rgba = matte(frames, method, background=background, allow_code=allow_code)
-    with atomic_dir(out) as tmp:
-        for i, f in enumerate(rgba):
-            Image.fromarray((f * 255).round().astype(np.uint8), "RGBA").save(tmp / f"{i:03d}.png")
+    write_png_frames(rgba, out)
     return {"frames": out, "method": method, "foreground_fraction": round(float((rgba[..., 3] > 0.5).mean()), 4)}
 
 
 # --------------------------------------------------------------------------------------- 4D stages
 def lift_stage(frames_dir: Path, stage_cfg, seed: int, device: str, out: Path, log: Log,
-               static: Path | None = None) -> dict[str, Any]:
+               static: Path | None = None, prompt: str | None = None) -> dict[str, Any]:
     """Video-to-4D of the RGBA clip into ``out`` (no exports yet: they are the next stage).
 
     ``stage_cfg`` is a :class:`~motion4d.pipelines.config.LiftStageConfig`; ``static`` a 3DGS PLY used as the
-    canonical model (the static stage is skipped).
+    canonical model (the static stage is skipped); ``prompt`` reaches text-conditioned guidance.
     """
     from motion4d.lift import lift
     from motion4d.lift.config import load_lift_config
@@ -166,8 +159,10 @@ def lift_stage(frames_dir: Path, stage_cfg, seed: int, device: str, out: Path, l
     kind, options = novel_view_guidance(stage_cfg.novel_view, log)
     overrides = [f"guidance.kind={kind}", "output.export=false", f"seed={seed}", f"device={device}",
                  "input.segmentation=alpha", "input.num_frames=0"] + list(stage_cfg.overrides)
-    lcfg = load_lift_config(stage_cfg.preset, overrides=overrides,
-                            data={"guidance": {"options": options}} if options else None)
+    data: dict[str, Any] = {"prompt": prompt} if prompt else {}
+    if options:
+        data["guidance"] = {"options": options}
+    lcfg = load_lift_config(stage_cfg.preset, overrides=overrides, data=data or None)
     resume = (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir())
     lift(frames_dir, out, lcfg, static=static, resume=resume, log=log)
     return {"result": out / "result.json", "guidance": kind}
@@ -270,12 +265,11 @@ def _path(value: Any) -> Path | None:
 
 def _read_clip(path: Path, num_frames: int, size: tuple[int, int]) -> np.ndarray:
     """``float32 [num_frames, H, W, 3]`` of a video, frames picked evenly and resized to ``size``."""
-    import imageio.v3 as iio
     from PIL import Image
 
-    frames = np.asarray(iio.imread(path))
-    if frames.ndim == 3:
-        frames = frames[None]
+    from motion4d.utils.media import read_video
+
+    frames = read_video(path, as_uint8=True).frames
     idx = np.linspace(0, len(frames) - 1, num_frames).round().astype(int)
     h, w = size
     return np.stack([np.asarray(Image.fromarray(frames[i][..., :3]).resize((w, h), Image.BILINEAR))

@@ -92,7 +92,7 @@ class TextTo4DPipeline:
         rgba = manifest.run("matting", lambda: stages.matting_stage(clip["frames"], model, cfg.lift.matting,
                                                                     out / "clip" / "rgba", self.allow_code, log), log=log)
         manifest.run("lift", lambda: stages.lift_stage(rgba["frames"], cfg.lift, cfg.seed, cfg.device, out / "lift",
-                                                       log), log=log)
+                                                       log, prompt=cfg.prompt), log=log)
         exported = manifest.run("export", lambda: stages.export_stage(out / "lift", rgba["frames"], log), log=log)
         videos = self.motion.get("videos", [])
         scores = manifest.run("evaluate", lambda: stages.evaluate_stage(out, rgba["frames"], videos, log), log=log)
