@@ -18,7 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, help="YAML config file applied after the preset")
     p.add_argument("--static", default=None, help="3DGS PLY to use as the canonical model (skips the static stage)")
     p.add_argument("--views", default=None, help="extra calibrated views: multi-view folder or shapes-world scene")
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the newest checkpoint in --out (same input and config only)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="allow an --out that holds other files or a run of another input (that run is replaced)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. dynamic.iters=200")
     p.set_defaults(func=_video_to_4d)
 
@@ -39,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--quick", action="store_true", help="fewer frames and iterations (under 3 minutes on 2 cores)")
     d.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
     d.add_argument("--seed", type=int, default=None, help="shapes-world seed (default: the demo's fixed scene)")
+    d.add_argument("--overwrite", action="store_true",
+                   help="replace a demo made with other settings in --out (or write into a foreign folder)")
     d.add_argument("--threads", default="auto",
                    help="CPU threads for torch and the numba renderer: a number, or 'auto' (default): one thread "
                         "when the machine is already busy (load average >= cores), where extra threads only spin")
@@ -51,7 +56,8 @@ def _video_to_4d(args) -> int:
 
     cfg = load_lift_config(args.preset, file=args.config, overrides=args.overrides)
     out = Path(args.out)
-    result = lift(args.input, out, cfg, static=args.static, views=args.views, resume=args.resume)
+    result = lift(args.input, out, cfg, static=args.static, views=args.views, resume=args.resume,
+                  overwrite=args.overwrite)
     info = result.metadata
     print(f"\nvideo-to-4d done: {info['num_gaussians']} Gaussians, {info['num_frames']} frames, "
           f"guidance: {info['guidance']}")
@@ -130,7 +136,7 @@ def _demo(args) -> int:
         print(f"using {threads} CPU thread(s) (--threads {args.threads})")
 
     s = run_demo(args.out, quick=args.quick, seed=DEMO_SEED if args.seed is None else args.seed,
-                 overrides=tuple(args.overrides))
+                 overrides=tuple(args.overrides), overwrite=args.overwrite)
     m = s.metrics
     print(f"\ndemo done in {s.seconds:.0f}s: held-out views ({len(m['heldout_views'])}) "
           f"PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f}, mask IoU {m['mask_iou']:.3f} "
