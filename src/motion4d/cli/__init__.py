@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from motion4d import __version__
 
@@ -99,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     name = " ".join(x for x in (args.command, getattr(args, "world_command", None)) if x)
     try:
-        code = args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = lambda message, category, *a, **k: print(
+                f"motion4d {name}: warning: {message}", file=sys.stderr)
+            code = args.func(args)
     except KeyboardInterrupt:
         print(f"\nmotion4d {name}: interrupted; {_resume_hint(argv)}", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -6,6 +6,7 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
+    from motion4d.cli._types import finite_float, seed
     from motion4d.world.motions import MOTION_KINDS
     from motion4d.world.objects import OBJECT_KINDS
 
@@ -17,18 +18,18 @@ def register(subparsers) -> None:
     def common(p):
         p.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
         p.add_argument("--size", type=int, default=64, help="image size in pixels, square (default 64)")
-        p.add_argument("--fps", type=float, default=8.0, help="frame rate of reference.mp4 (default 8)")
+        p.add_argument("--fps", type=finite_float, default=8.0, help="frame rate of reference.mp4 (default 8)")
         p.add_argument("--points", type=int, default=3000, help="Gaussians per scene (default 3000)")
-        p.add_argument("--elevations", type=float, nargs="+", default=[0.0, 30.0], metavar="DEG",
+        p.add_argument("--elevations", type=finite_float, nargs="+", default=[0.0, 30.0], metavar="DEG",
                        help="elevations of the ground-truth views (default 0 30)")
-        p.add_argument("--azimuth-step", type=float, default=45.0, metavar="DEG",
+        p.add_argument("--azimuth-step", type=finite_float, default=45.0, metavar="DEG",
                        help="azimuth spacing of the ground-truth views (default 45)")
         p.add_argument("--no-views", action="store_true", help="write only the reference video")
         p.add_argument("--no-ply", action="store_true", help="skip the per-frame ground-truth PLYs")
         p.add_argument("--device", default="auto", help="render device: auto, cpu, cuda (default auto)")
 
     make = sub.add_parser("make", help="make one scene", description="Make one scene from a seed.")
-    make.add_argument("--seed", type=int, required=True, help="random seed (same seed, same files)")
+    make.add_argument("--seed", type=seed, required=True, help="random seed (same seed, same files)")
     make.add_argument("--out", required=True, help="scene folder to write (new, empty, or an earlier 'world make' "
                                                    "folder; the scene's files are replaced atomically)")
     make.add_argument("--overwrite", action="store_true",
@@ -45,7 +46,7 @@ def register(subparsers) -> None:
                             description="Make N scenes with consecutive seeds, or a named suite (--suite).")
     sample.add_argument("n", type=int, nargs="?", default=None, help="number of scenes (omit with --suite)")
     sample.add_argument("--out", required=True, help="suite folder (one scene folder per scene + suite.json)")
-    sample.add_argument("--seed-start", type=int, default=0, help="first seed (default 0)")
+    sample.add_argument("--seed-start", type=seed, default=0, help="first seed (default 0)")
     sample.add_argument("--suite", default=None, help="a named suite instead of N random scenes: benchmark")
     sample.add_argument("--overwrite", action="store_true",
                         help="re-render scenes that are already complete; also allows a non-empty folder that "

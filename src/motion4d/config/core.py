@@ -249,3 +249,33 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
             return Path(value)
         raise ConfigError(f"{key} must be a path, got {value!r}")
     return value
+
+
+#: Seeds accepted everywhere (numpy, torch and Python's random all take 0 <= seed < 2**32).
+MAX_SEED = 2**32 - 1
+
+
+def check_range(key: str, value: Any, low: float | None = None, high: float | None = None, *,
+                low_open: bool = False, high_open: bool = False) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a finite number in the range (bounds inclusive unless
+    ``low_open``/``high_open``). The message names the key, the value and the allowed range.
+
+    Call it from a dataclass ``__post_init__`` so that a bad value fails when the config is loaded,
+    before any training, rather than at the export step.
+    """
+    import math
+
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        def fmt(x: float) -> str:
+            return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
+
+        lo = "" if low is None else f"{'(' if low_open else '['}{fmt(low)}"
+        hi = "" if high is None else f"{fmt(high)}{')' if high_open else ']'}"
+        allowed = (f"{lo}, {hi}" if lo and hi else f"{'>' if low_open else '>='} {fmt(low)}" if lo
+                   else f"{'<' if high_open else '<='} {fmt(high)}")
+        raise ConfigError(f"{key}={value!r} is out of range; allowed: {allowed}")

@@ -60,15 +60,33 @@ def find_motiondirector_files(path: str | Path) -> dict[str, Path]:
 
 def read_motiondirector_list(file: str | Path) -> list[torch.Tensor]:
     """Load the pickled ``[up, down, up, down, ...]`` list safely (``weights_only=True``)."""
+    import warnings
+
     try:
-        data = torch.load(str(file), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols; the error below says what matters
+            warnings.simplefilter("ignore")
+            data = torch.load(str(file), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - unpickling errors come in many types
-        raise ValueError(f"cannot read {str(file)!r} as a MotionDirector LoRA list (torch.load weights_only): "
-                         f"{e}") from None
+        raise ValueError(f"cannot read {str(file)!r} as a MotionDirector LoRA list: {_load_reason(e)}. motion4d "
+                         f"reads these files only as plain tensors (torch.load with weights_only=True), so a file "
+                         f"cannot run code; a file that needs more than that is not a MotionDirector LoRA list and "
+                         f"is refused") from None
     if not isinstance(data, (list, tuple)) or not all(isinstance(t, torch.Tensor) for t in data):
         raise ValueError(f"{str(file)!r} does not hold a list of tensors (got {type(data).__name__}); it is not a "
                          f"MotionDirector LoRA file")
     return [t.detach() for t in data]
+
+
+def _load_reason(e: Exception) -> str:
+    """The reason in a ``torch.load`` error, without torch's advice to retry with ``weights_only=False``
+    (which would let the file run code)."""
+    text = str(e)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+        text = text.split("Check the documentation of torch.load", 1)[0]
+        return "unsupported content (" + " ".join(text.split())[:200] + ")"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "weights_only" not in ln]
+    return (lines[0] if lines else type(e).__name__)[:200]
 
 
 def base_unet_skeleton(base_model: str | None = "zeroscope"):
