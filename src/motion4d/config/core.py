@@ -70,7 +70,12 @@ def load_config(schema: type[C], *, preset: tuple[str, str] | Sequence[tuple[str
         parts = key.strip().split(".")
         for p in parts[:-1]:
             cursor = cursor.setdefault(p, {})
-        cursor[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            cursor[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as e:
+            reason = " ".join(str(e).split())[:160]
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({reason}); put a string value "
+                              f"in quotes") from None
         _deep_update(merged, nested, schema, "")
     return _build(schema, merged, "")
 
@@ -99,6 +104,8 @@ def config_to_yaml(cfg: Any) -> str:
 def _read_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(Path(path).read_text()) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(path)!r} is not a text (UTF-8) file") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {e}") from None
     if not isinstance(data, dict):

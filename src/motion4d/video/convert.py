@@ -74,6 +74,10 @@ def read_motiondirector_list(file: str | Path) -> list[torch.Tensor]:
     if not isinstance(data, (list, tuple)) or not all(isinstance(t, torch.Tensor) for t in data):
         raise ValueError(f"{str(file)!r} does not hold a list of tensors (got {type(data).__name__}); it is not a "
                          f"MotionDirector LoRA file")
+    for i, t in enumerate(data):
+        if not t.is_floating_point() or not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{str(file)!r}: tensor {i} is not finite floating-point data ({t.dtype}, NaN or inf "
+                             f"values); the LoRA file is corrupt")
     return [t.detach() for t in data]
 
 
