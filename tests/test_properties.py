@@ -128,8 +128,9 @@ def test_camera_json_mutations(where, key, value, index, duplicate):
         data["cameras"][0]["c2w"][index] = value
     else:
         data["cameras"][0]["c2w"][index][index % 4] = value
-    if duplicate:
-        data["cameras"].append(dict(data["cameras"][0]))
+    cams_list = data.get("cameras")
+    if duplicate and isinstance(cams_list, list) and cams_list and isinstance(cams_list[0], dict):
+        cams_list.append(dict(cams_list[0]))
     text = json.dumps(data, allow_nan=True)  # what a careless file may hold (NaN, Infinity)
     cams = _expect_clear(lambda: Cameras.from_dict(json.loads(text), source="cameras.json"))
     if cams is not None:

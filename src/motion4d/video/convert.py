@@ -194,6 +194,7 @@ def convert_motiondirector(path: str | Path, out_dir: str | Path, *, base_model:
     (and ``reference.safetensors`` from ``cached_latents`` when present). ``unet`` may pass the base UNet
     (else it is built from ``base_model``'s config). Returns ``{name: written path}``."""
     files = find_motiondirector_files(path)
+    lists = {kind: read_motiondirector_list(file) for kind, file in files.items()}  # refuse bad files first
     if unet is None:
         unet = base_unet_skeleton(base_model)
     from motion4d.video.backbone import canonical_model_id, unet_fingerprint
@@ -202,7 +203,7 @@ def convert_motiondirector(path: str | Path, out_dir: str | Path, *, base_model:
     out = Path(out_dir)
     written: dict[str, Path] = {}
     for kind, file in files.items():
-        tensors = read_motiondirector_list(file)
+        tensors = lists[kind]
         real_kind, rank, state = motiondirector_to_state_dict(tensors, unet, None if kind == "auto" else kind,
                                                               source=str(file))
         if real_kind in written:
