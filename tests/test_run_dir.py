@@ -51,7 +51,7 @@ def test_unmarked_rewrite_commands_and_legacy(tmp_path):
     assert (tmp_path / "old" / MARKER).is_file()
 
 
-@pytest.mark.parametrize("bad", [".", "/", "~", "..", "/tmp", "/home"])
+@pytest.mark.parametrize("bad", [".", "/", "~", "..", "/tmp", "/home", "/usr"])
 def test_dangerous_folders_are_refused(bad):
     with pytest.raises(RunDirError, match="cannot be an output folder"):
         prepare_run_dir(bad, "world make", overwrite=True)
@@ -109,3 +109,10 @@ def test_path_fingerprint_follows_content(tmp_path):
     (tmp_path / "d" / "000.png").write_bytes(b"b")
     assert path_fingerprint(tmp_path / "d") != fp
     assert fingerprint(a=1, b=[Path("x")]) == fingerprint(b=[Path("x")], a=1) != fingerprint(a=2, b=[Path("x")])
+
+
+def test_top_level_data_folder_is_allowed_when_not_a_system_folder():
+    from motion4d.utils.run_dir import check_out_dir
+
+    assert check_out_dir("/outputs-motion4d-test") == Path("/outputs-motion4d-test")  # checked, not created
+    assert not Path("/outputs-motion4d-test").exists()

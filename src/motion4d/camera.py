@@ -139,8 +139,8 @@ class Cameras:
         if int(self.width) <= 0 or int(self.height) <= 0:
             raise ValueError(f"camera image size must be positive, got {self.width}x{self.height}")
         self.width, self.height = int(self.width), int(self.height)
-        if self.viewmats.device.type == "meta" or self.Ks.device.type == "meta":
-            pass  # shapes only (no values to check)
+        if self.viewmats.device.type != "cpu" or self.Ks.device.type != "cpu":
+            pass  # values are checked where cameras are built (on the CPU); no device sync here
         elif not bool(torch.isfinite(self.viewmats).all()) or not bool(torch.isfinite(self.Ks).all()):
             raise ValueError("camera viewmats and intrinsics must be finite (no NaN or inf)")
         elif len(self.Ks) and not bool((self.Ks[:, 0, 0] > 0).all() and (self.Ks[:, 1, 1] > 0).all()):

@@ -9,7 +9,8 @@ uses the folder::
 :func:`prepare_run_dir` applies the rule before a command writes anything:
 
 * refused always (one clear line): the filesystem root, the home folder, the current folder and any
-  folder above it, top-level folders such as ``/tmp`` or ``/home``, and a path that is a file;
+  folder above it, top-level system folders such as ``/tmp``, ``/home`` or ``/usr``, and a path that is
+  a file;
 * a missing or empty folder is created and marked (``state == "new"``);
 * a folder marked by the same command is the command's own. With ``fingerprint=None`` (a command
   that rewrites all of its outputs every time) it is reused freely. Otherwise the marker's fingerprint
@@ -106,9 +107,15 @@ def _forbidden(path: Path) -> str | None:
         return "it is the current folder or a folder above it"
     if path == home or path in home.parents:
         return "it is the home folder or a folder above it"
-    if len(path.parts) <= 2:
+    if len(path.parts) == 2 and path.name in _SYSTEM_DIRS:
         return "it is a top-level system folder"
     return None
+
+
+#: Top-level folders that are never a run folder (``/outputs`` or ``/data`` are fine).
+_SYSTEM_DIRS = frozenset({"bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "media", "mnt",
+                          "opt", "proc", "root", "run", "sbin", "srv", "sys", "tmp", "usr", "var", "Users",
+                          "Applications", "Library", "System", "Volumes", "private"})
 
 
 def check_out_dir(path: str | os.PathLike, option: str = "--out") -> Path:
