@@ -79,7 +79,9 @@ def _expected(e: BaseException) -> bool:
 
 
 def _resume_hint(argv: list[str]) -> str:
-    cmd = "motion4d " + " ".join(argv)
+    import shlex
+
+    cmd = "motion4d " + shlex.join(argv)
     if "--resume" in argv or not any(a in argv for a in ("video-to-4d", "train-motion")):
         return f"rerun '{cmd}' to continue where it stopped" if "demo" in argv else f"rerun '{cmd}'"
     return f"resume with '{cmd} --resume'"
