@@ -31,14 +31,48 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["Cameras", "orbit_camera", "look_at", "orbit_cameras", "turntable", "fov_to_focal"]
+from motion4d.utils.run_dir import check_name
+
+__all__ = ["Cameras", "orbit_camera", "look_at", "orbit_cameras", "turntable", "fov_to_focal", "check_rotation"]
 
 _OPENCV_FROM_OPENGL = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0]))
 
 
 def fov_to_focal(fov_deg: float, size: int) -> float:
-    """Focal length in pixels for a full field of view ``fov_deg`` spanning ``size`` pixels."""
+    """Focal length in pixels for a full field of view ``fov_deg`` (in (0, 180)) spanning ``size`` pixels."""
+    _check_fov(fov_deg)
     return 0.5 * size / math.tan(math.radians(fov_deg) / 2)
+
+
+def _number(value, what: str) -> float:
+    """``value`` as a finite float (bools and strings refused); ``ValueError`` names ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _check_fov(fov_deg) -> float:
+    fov = _number(fov_deg, "fovy (degrees)") if not isinstance(fov_deg, torch.Tensor) else float(fov_deg)
+    if not 0.0 < fov < 180.0:
+        raise ValueError(f"fovy must be in (0, 180) degrees, got {fov_deg!r}")
+    return fov
+
+
+def check_rotation(c2w: torch.Tensor, what: str = "c2w", tol: float = 1e-3) -> None:
+    """Raise ``ValueError`` unless ``c2w [4, 4]`` is finite, has bottom row ``0 0 0 1`` and an orthonormal,
+    right-handed rotation (``R^T R = I`` and ``det R = +1`` within ``tol``)."""
+    c2w = torch.as_tensor(c2w, dtype=torch.float64)
+    if c2w.shape != (4, 4) or not bool(torch.isfinite(c2w).all()):
+        raise ValueError(f"{what} must be a finite 4x4 (or 3x4) matrix")
+    if not torch.allclose(c2w[3], torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=torch.float64), atol=tol):
+        raise ValueError(f"{what}: bottom row must be [0, 0, 0, 1], got {c2w[3].tolist()}")
+    R = c2w[:3, :3]
+    err = float((R.T @ R - torch.eye(3, dtype=torch.float64)).abs().max())
+    if err > tol:
+        raise ValueError(f"{what}: the rotation part is not orthonormal (|R^T R - I| = {err:.3g}; a camera-to-world "
+                         f"matrix holds a rotation and a translation, no scale or shear)")
+    if float(torch.linalg.det(R)) < 0:
+        raise ValueError(f"{what}: the rotation is a reflection (determinant -1); use a right-handed frame")
 
 
 def look_at(eye: torch.Tensor, target: torch.Tensor | None = None, up: torch.Tensor | None = None) -> torch.Tensor:
@@ -105,6 +139,15 @@ class Cameras:
         if int(self.width) <= 0 or int(self.height) <= 0:
             raise ValueError(f"camera image size must be positive, got {self.width}x{self.height}")
         self.width, self.height = int(self.width), int(self.height)
+        if self.viewmats.device.type != "cpu" or self.Ks.device.type != "cpu":
+            pass  # values are checked where cameras are built (on the CPU); no device sync here
+        elif not bool(torch.isfinite(self.viewmats).all()) or not bool(torch.isfinite(self.Ks).all()):
+            raise ValueError("camera viewmats and intrinsics must be finite (no NaN or inf)")
+        elif len(self.Ks) and not bool((self.Ks[:, 0, 0] > 0).all() and (self.Ks[:, 1, 1] > 0).all()):
+            raise ValueError(f"camera focal lengths must be > 0 pixels, got fx={self.Ks[:, 0, 0].tolist()[:4]} "
+                             f"fy={self.Ks[:, 1, 1].tolist()[:4]}")
+        if self.names is not None and len(self.names) != len(self.viewmats):
+            raise ValueError(f"{len(self.names)} camera names for {len(self.viewmats)} cameras")
 
     # -- constructors ------------------------------------------------------------------------
     @classmethod
@@ -119,12 +162,17 @@ class Cameras:
               target: Sequence[float] = (0.0, 0.0, 0.0)) -> "Cameras":
         """Orbit cameras looking at ``target``. Scalars broadcast against sequences (degrees)."""
         height = width if height is None else height
+        f = fov_to_focal(fovy, height)
         el, az, r = torch.broadcast_tensors(torch.as_tensor(elevation, dtype=torch.float32).reshape(-1),
                                             torch.as_tensor(azimuth, dtype=torch.float32).reshape(-1),
                                             torch.as_tensor(radius, dtype=torch.float32).reshape(-1))
+        for name, v in (("elevation", el), ("azimuth", az), ("radius", r)):
+            if not bool(torch.isfinite(v).all()):
+                raise ValueError(f"orbit camera {name} must be finite, got {v.tolist()[:4]}")
+        if not bool((r > 0).all()):
+            raise ValueError(f"orbit camera radius must be > 0 (world units), got {r.tolist()[:4]}")
         tgt = torch.as_tensor(target, dtype=torch.float32)
         c2w = look_at(_orbit_eye(el, az, r) + tgt, tgt.expand(len(el), 3))
-        f = fov_to_focal(fovy, height)
         K = torch.tensor([[f, 0.0, width / 2], [0.0, f, height / 2], [0.0, 0.0, 1.0]]).expand(len(el), 3, 3).clone()
         return cls.from_c2w(c2w, K, width, height, elevation=el.clone(), azimuth=az.clone(), radius=r.clone())
 
@@ -215,29 +263,43 @@ class Cameras:
         if conv not in ("opencv", "opengl"):
             raise ValueError(f"{source}: convention={conv!r} is not one of 'opencv', 'opengl'")
         for key in ("width", "height"):
-            if not isinstance(data.get(key), int) or data[key] <= 0:
-                raise ValueError(f"{source}: {key!r} must be a positive integer, got {data.get(key)!r}")
+            if not isinstance(data.get(key), int) or isinstance(data[key], bool) or not 0 < data[key] <= 16384:
+                raise ValueError(f"{source}: {key!r} must be a positive integer (1..16384 pixels), got {data.get(key)!r}")
         cams = data["cameras"]
         if not isinstance(cams, list) or not cams:
             raise ValueError(f"{source}: 'cameras' must be a non-empty list")
         c2ws, Ks, names, meta = [], [], [], {k: [] for k in ("elevation", "azimuth", "radius")}
         for i, cam in enumerate(cams):
+            if not isinstance(cam, dict):
+                raise ValueError(f"{source}: camera {i} must be an object with fx, fy, cx, cy and c2w")
             missing = [k for k in ("fx", "fy", "cx", "cy", "c2w") if k not in cam]
             if missing:
                 raise ValueError(f"{source}: camera {i} lacks {', '.join(missing)}")
-            c2w = torch.tensor(cam["c2w"], dtype=torch.float64)
+            fx, fy, cx, cy = (_number(cam[k], f"{source}: camera {i} {k!r}") for k in ("fx", "fy", "cx", "cy"))
+            if fx <= 0 or fy <= 0:
+                raise ValueError(f"{source}: camera {i} focal lengths must be > 0 pixels, got fx={fx:g} fy={fy:g}")
+            rows = cam["c2w"]
+            if not isinstance(rows, list) or len(rows) not in (3, 4) or any(
+                    not isinstance(r, list) or len(r) != 4 for r in rows):
+                raise ValueError(f"{source}: camera {i} 'c2w' must be a finite 4x4 (or 3x4) matrix")
+            c2w = torch.tensor([[_number(v, f"{source}: camera {i} 'c2w' entry") for v in r] for r in rows],
+                               dtype=torch.float64)
             if c2w.shape == (3, 4):
                 c2w = torch.cat([c2w, torch.tensor([[0.0, 0.0, 0.0, 1.0]], dtype=torch.float64)])
-            if c2w.shape != (4, 4) or not torch.isfinite(c2w).all():
-                raise ValueError(f"{source}: camera {i} 'c2w' must be a finite 4x4 (or 3x4) matrix")
+            check_rotation(c2w, f"{source}: camera {i} 'c2w'")
             if conv == "opengl":
                 c2w = c2w @ _OPENCV_FROM_OPENGL.double()
             c2ws.append(c2w)
-            Ks.append(torch.tensor([[cam["fx"], 0.0, cam["cx"]], [0.0, cam["fy"], cam["cy"]], [0.0, 0.0, 1.0]],
-                                   dtype=torch.float64))
-            names.append(str(cam.get("name", f"view_{i:03d}")))
+            Ks.append(torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=torch.float64))
+            names.append(check_name(cam.get("name", f"view_{i:03d}"), f"{source}: camera {i} name"))
             for key in meta:
-                meta[key].append(cam.get(key))
+                v = cam.get(key)
+                meta[key].append(None if v is None else _number(v, f"{source}: camera {i} {key!r}"))
+            if meta["radius"][-1] is not None and meta["radius"][-1] <= 0:
+                raise ValueError(f"{source}: camera {i} 'radius' must be > 0, got {meta['radius'][-1]:g}")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"{source}: camera names must be unique; repeated: {', '.join(dupes[:5])}")
         meta_t = {k: (torch.tensor(v, dtype=torch.float32) if all(x is not None for x in v) else None)
                   for k, v in meta.items()}
         viewmats = torch.linalg.inv(torch.stack(c2ws)).float()
@@ -250,7 +312,7 @@ class Cameras:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             raise FileNotFoundError(f"cameras JSON {str(path)!r} does not exist") from None
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"cameras JSON {str(path)!r} is not valid JSON: {e}") from None
         return cls.from_dict(data, source=str(path))
 

@@ -26,7 +26,9 @@ def register(subparsers) -> None:
 def _eval(args) -> int:
     from motion4d.evaluation import evaluate, load_scene4d
     from motion4d.utils.io import write_json
+    from motion4d.utils.run_dir import check_out_file
 
+    check_out_file(args.json, option="--json", suffixes=(".json",))
     start = time.perf_counter()
     result = load_scene4d(args.result)
     report = evaluate(result, args.gt, views=args.views, frames=args.frames, device=args.device,

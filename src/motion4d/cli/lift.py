@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from motion4d.cli._types import seed
+
     p = sub.add_parser("video-to-4d", help="lift a clip (video, frames, multi-view capture) to 4D Gaussians",
                        description="Lift a clip to a 4D Gaussian scene (canonical Gaussians + HexPlane deformation "
                                    "field) and export PLY / video / mesh / animated GLB.")
@@ -16,9 +19,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run folder (result.json is written last)")
     p.add_argument("--preset", default="default", help="lift preset: default, low, demo, multiview (default: default)")
     p.add_argument("--config", default=None, help="YAML config file applied after the preset")
+    p.add_argument("--allow-code", action="store_true",
+                   help="let --config set a code hook (input.segmentation: module:function); off by default so "
+                        "that a config file cannot run code")
     p.add_argument("--static", default=None, help="3DGS PLY to use as the canonical model (skips the static stage)")
     p.add_argument("--views", default=None, help="extra calibrated views: multi-view folder or shapes-world scene")
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the newest checkpoint in --out (same input and config only)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="allow an --out that holds other files or a run of another input (that run is replaced)")
     p.add_argument("--prompt", default=None, help="text prompt for text-conditioned guidance (sd, vsd, mvdream, "
                    "video); same as prompt=...")
     p.add_argument("--negative-prompt", default=None, help="text for the guidance's unconditional branch")
@@ -33,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--azimuth", type=float, default=0.0, help="degrees, 0 = the reference (front) view")
     r.add_argument("--radius", type=float, default=None, help="camera distance (default: the reference camera's)")
     r.add_argument("--size", type=int, default=256, help="image size in pixels (default 256)")
-    r.add_argument("--out", required=True, help="output PNG")
+    r.add_argument("--out", required=True, help="output image: .png, .jpg/.jpeg or .webp (written in that format)")
     r.set_defaults(func=_render)
 
     d = sub.add_parser("demo", help="shapes-world scene -> 4D lift -> exports + held-out metrics",
@@ -41,7 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "multiview preset, export everything and score the held-out views.")
     d.add_argument("--quick", action="store_true", help="fewer frames and iterations (under 3 minutes on 2 cores)")
     d.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
-    d.add_argument("--seed", type=int, default=None, help="shapes-world seed (default: the demo's fixed scene)")
+    d.add_argument("--seed", type=seed, default=None, help="shapes-world seed (default: the demo's fixed scene)")
+    d.add_argument("--overwrite", action="store_true",
+                   help="replace a demo made with other settings in --out (or write into a foreign folder)")
     d.add_argument("--threads", default="auto",
                    help="CPU threads for torch and the numba renderer: a number, or 'auto' (default): one thread "
                         "when the machine is already busy (load average >= cores), where extra threads only spin")
@@ -52,13 +63,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _video_to_4d(args) -> int:
     from motion4d.lift import lift, load_lift_config
 
-    cfg = load_lift_config(args.preset, file=args.config, overrides=args.overrides)
+    cfg = load_lift_config(args.preset, file=args.config, overrides=args.overrides, allow_code=args.allow_code)
     if args.prompt is not None:
         cfg.prompt = args.prompt
     if args.negative_prompt is not None:
         cfg.negative_prompt = args.negative_prompt
     out = Path(args.out)
-    result = lift(args.input, out, cfg, static=args.static, views=args.views, resume=args.resume)
+    result = lift(args.input, out, cfg, static=args.static, views=args.views, resume=args.resume,
+                  overwrite=args.overwrite)
     info = result.metadata
     print(f"\nvideo-to-4d done: {info['num_gaussians']} Gaussians, {info['num_frames']} frames, "
           f"guidance: {info['guidance']}")
@@ -75,7 +87,13 @@ def _video_to_4d(args) -> int:
     return 0
 
 
+#: Image formats ``render --out`` writes, by suffix (Pillow format names).
+RENDER_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
 def _render(args) -> int:
+    import math
+
     import numpy as np
     from PIL import Image
 
@@ -83,11 +101,18 @@ def _render(args) -> int:
     from motion4d.lift import load_result
     from motion4d.render import render
     from motion4d.utils.io import atomic_path
+    from motion4d.utils.run_dir import check_out_file
 
     if not 0.0 <= args.time <= 1.0:
         raise ValueError(f"--time must be in [0, 1] (normalised time), got {args.time}")
-    if args.size < 8:
-        raise ValueError(f"--size must be >= 8 pixels, got {args.size}")
+    if not 8 <= args.size <= 8192:
+        raise ValueError(f"--size must be 8..8192 pixels, got {args.size}")
+    for name in ("elevation", "azimuth"):
+        if not math.isfinite(getattr(args, name)):
+            raise ValueError(f"--{name} must be a finite number of degrees, got {getattr(args, name)}")
+    if args.radius is not None and not (math.isfinite(args.radius) and args.radius > 0):
+        raise ValueError(f"--radius must be a finite distance > 0, got {args.radius}")
+    out = check_out_file(args.out, suffixes=RENDER_FORMATS)
     result = load_result(args.result)
     ref = result.metadata.get("reference_camera", {})
     radius = args.radius
@@ -97,12 +122,29 @@ def _render(args) -> int:
     fovy = float(result.metadata.get("resolved_config", {}).get("camera", {}).get("fovy", 49.1))
     cam = Cameras.orbit(args.elevation, args.azimuth, radius, fovy, args.size)
     bg = result.metadata.get("background", [1.0, 1.0, 1.0])
-    img = render(result.gaussians_at(args.time), cam, bg).rgb[0].clamp(0, 1)
-    out = Path(args.out)
+    gaussians = result.gaussians_at(args.time)
+    bad = int((~_finite_rows(gaussians)).sum())
+    if bad:
+        raise ValueError(f"{args.result}: {bad} of {len(gaussians)} Gaussians at t={args.time} are not finite "
+                         f"(NaN or inf); the result is broken, retrain it")
+    img_t = render(gaussians, cam, bg)
+    img = img_t.rgb[0].clamp(0, 1)
     with atomic_path(out) as tmp:
-        Image.fromarray((img.numpy() * 255).round().astype(np.uint8)).save(tmp, format="PNG")
+        Image.fromarray((img.numpy() * 255).round().astype(np.uint8)).save(tmp, format=RENDER_FORMATS[
+            out.suffix.lower()])
     print(f"rendered t={args.time} elevation={args.elevation} azimuth={args.azimuth} radius={radius:.3g}: {out}")
+    if float(img_t.alpha[0].max()) < 1.0 / 255:
+        print(f"warning: the image is empty (none of the {len(gaussians)} Gaussians covers a pixel at radius "
+              f"{radius:.3g}); try another --radius, --elevation or --azimuth", file=sys.stderr)
     return 0
+
+
+def _finite_rows(g):
+    """``[N]`` bool: every attribute of Gaussian i is finite."""
+    import torch
+
+    parts = [g.means, g.scales, g.quats, g.opacities.reshape(len(g), -1), g.sh.reshape(len(g), -1)]
+    return torch.stack([torch.isfinite(p).all(-1) for p in parts]).all(0)
 
 
 def _set_threads(spec: str) -> int | None:
@@ -137,7 +179,7 @@ def _demo(args) -> int:
         print(f"using {threads} CPU thread(s) (--threads {args.threads})")
 
     s = run_demo(args.out, quick=args.quick, seed=DEMO_SEED if args.seed is None else args.seed,
-                 overrides=tuple(args.overrides))
+                 overrides=tuple(args.overrides), overwrite=args.overwrite)
     m = s.metrics
     print(f"\ndemo done in {s.seconds:.0f}s: held-out views ({len(m['heldout_views'])}) "
           f"PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f}, mask IoU {m['mask_iou']:.3f} "

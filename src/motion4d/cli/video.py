@@ -7,6 +7,8 @@ __all__ = ["register"]
 
 
 def register(sub) -> None:
+    from motion4d.cli._types import seed
+
     p = sub.add_parser("train-motion", help="train motion (temporal) and/or appearance (spatial) LoRAs",
                        description="Train MotionDirector-style dual-path LoRAs on videos and/or images. "
                                    "Config: defaults < --preset (repeatable) < --config FILE < key=value overrides.")
@@ -29,7 +31,7 @@ def register(sub) -> None:
     g.add_argument("--appearance-scale", type=float, default=1.0)
     g.add_argument("--noise-prior", type=float, default=0.0, help="p in [0, 1]: z = sqrt(p) z_inv + sqrt(1-p) eps")
     g.add_argument("--noise-prior-video", help="reference video, or RUN/cache/clip-0000.safetensors")
-    g.add_argument("--seed", type=int, help="noise seed (default: random, recorded in settings.json)")
+    g.add_argument("--seed", type=seed, help="noise seed (default: random, recorded in settings.json)")
     g.add_argument("--frames", type=int, default=16)
     g.add_argument("--width", type=int, default=384)
     g.add_argument("--height", type=int, default=384)
@@ -43,7 +45,9 @@ def register(sub) -> None:
     g.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
     g.add_argument("--allow-base-mismatch", action="store_true",
                    help="apply LoRAs trained on another base model with the same architecture")
-    g.add_argument("--out", required=True, help="output folder")
+    g.add_argument("--out", required=True, help="output folder (new, empty, or an earlier generate-video folder)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="write into a non-empty folder that motion4d did not make (files of other names are kept)")
     g.set_defaults(func=_generate)
 
     c = sub.add_parser("convert-motiondirector", help="import MotionDirector LoRA checkpoints",
@@ -72,8 +76,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from motion4d.utils.run_dir import prepare_run_dir
     from motion4d.video.generate import generate_video
 
+    prepare_run_dir(args.out, "generate-video", overwrite=args.overwrite, legacy=["settings.json"])
     res = generate_video(
         args.prompt, args.out, model=args.model, motion=args.motion, appearance=args.appearance,
         motion_scale=args.motion_scale, appearance_scale=args.appearance_scale, noise_prior=args.noise_prior,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
+    from motion4d.cli._types import finite_float, seed
     from motion4d.world.motions import MOTION_KINDS
     from motion4d.world.objects import OBJECT_KINDS
     from motion4d.world.options import SceneOptions
@@ -22,8 +23,11 @@ def register(subparsers) -> None:
         p.add_argument("--device", default="auto", help="render device: auto, cpu, cuda (default auto)")
 
     make = sub.add_parser("make", help="make one scene", description="Make one scene from a seed.")
-    make.add_argument("--seed", type=int, required=True, help="random seed (same seed, same files)")
-    make.add_argument("--out", required=True, help="scene folder to write (replaced atomically)")
+    make.add_argument("--seed", type=seed, required=True, help="random seed (same seed, same files)")
+    make.add_argument("--out", required=True, help="scene folder to write (new, empty, or an earlier 'world make' "
+                                                   "folder; the scene's files are replaced atomically)")
+    make.add_argument("--overwrite", action="store_true",
+                      help="write into a non-empty folder that motion4d did not make (other files are kept)")
     make.add_argument("--objects", type=int, choices=[1, 2, 3], default=None, help="number of objects")
     make.add_argument("--object", dest="object_kind", action="append", choices=OBJECT_KINDS, default=None,
                       help="force the object kind (repeat once per object)")
@@ -36,9 +40,11 @@ def register(subparsers) -> None:
                             description="Make N scenes with consecutive seeds, or a named suite (--suite).")
     sample.add_argument("n", type=int, nargs="?", default=None, help="number of scenes (omit with --suite)")
     sample.add_argument("--out", required=True, help="suite folder (one scene folder per scene + suite.json)")
-    sample.add_argument("--seed-start", type=int, default=0, help="first seed (default 0)")
+    sample.add_argument("--seed-start", type=seed, default=0, help="first seed (default 0)")
     sample.add_argument("--suite", default=None, help="a named suite instead of N random scenes: benchmark")
-    sample.add_argument("--overwrite", action="store_true", help="re-render scenes that are already complete")
+    sample.add_argument("--overwrite", action="store_true",
+                        help="re-render scenes that are already complete; also allows a non-empty folder that "
+                             "motion4d did not make (other files are kept)")
     sample.add_argument("--sheet", action="store_true", help="also write OUT/sheet.png (a contact sheet)")
     common(sample)
     sample.set_defaults(func=_sample)
@@ -69,11 +75,13 @@ def _summary(path: Path) -> str:
 
 
 def _make(args) -> int:
+    from motion4d.utils.run_dir import prepare_run_dir
     from motion4d.world import make_scene, write_scene
 
     start = time.perf_counter()
     scene = make_scene(args.seed, num_objects=args.objects, objects=args.object_kind, motions=args.motion,
                        **_scene_kwargs(args))
+    prepare_run_dir(args.out, "world make", overwrite=args.overwrite, legacy=["scene.json"])
     out = write_scene(scene, args.out, **_write_kwargs(args))
     print(f"caption: {scene.caption}")
     print(f"{scene.num_gaussians} Gaussians, {scene.num_frames} frames, {scene.size}x{scene.size}, "
@@ -83,12 +91,14 @@ def _make(args) -> int:
 
 
 def _sample(args) -> int:
+    from motion4d.utils.run_dir import prepare_run_dir
     from motion4d.world.preview import contact_sheet
     from motion4d.world.suite import make_suite, random_suite, write_suite
 
     if (args.n is None) == (args.suite is None):
         raise ValueError("give either N (number of scenes) or --suite NAME, not both or neither")
     specs = make_suite(args.suite) if args.suite else random_suite(args.n, args.seed_start)
+    prepare_run_dir(args.out, "world sample", overwrite=args.overwrite, legacy=["suite.json"])
     start = time.perf_counter()
 
     def report(spec, path, skipped):
@@ -105,8 +115,10 @@ def _sample(args) -> int:
 
 
 def _preview(args) -> int:
+    from motion4d.utils.run_dir import check_out_file
     from motion4d.world.preview import contact_sheet, scene_dirs
 
+    check_out_file(args.out, suffixes=(".png",))
     n = len(scene_dirs(args.path))
     out = contact_sheet(args.path, args.out, frames=args.frames, columns=args.columns, tile=args.tile)
     print(f"wrote {out} ({n} scene{'s' if n != 1 else ''})")

@@ -11,8 +11,10 @@ Example::
     cfg = load_config(LiftConfig, preset=("lift", "demo"), overrides=["dynamic.iters=200"])
 """
 from motion4d.config.core import (
+    MAX_SEED,
     ConfigError,
     check_choice,
+    check_range,
     config_to_dict,
     config_to_yaml,
     list_presets,
@@ -20,5 +22,5 @@ from motion4d.config.core import (
     preset_path,
 )
 
-__all__ = ["ConfigError", "check_choice", "config_to_dict", "config_to_yaml", "list_presets",
+__all__ = ["ConfigError", "MAX_SEED", "check_choice", "check_range", "config_to_dict", "config_to_yaml", "list_presets",
            "load_config", "preset_path"]

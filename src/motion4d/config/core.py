@@ -70,7 +70,12 @@ def load_config(schema: type[C], *, preset: tuple[str, str] | Sequence[tuple[str
         parts = key.strip().split(".")
         for p in parts[:-1]:
             cursor = cursor.setdefault(p, {})
-        cursor[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            cursor[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as e:
+            reason = " ".join(str(e).split())[:160]
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({reason}); put a string value "
+                              f"in quotes") from None
         _deep_update(merged, nested, schema, "")
     return _build(schema, merged, "")
 
@@ -99,6 +104,8 @@ def config_to_yaml(cfg: Any) -> str:
 def _read_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(Path(path).read_text()) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(path)!r} is not a text (UTF-8) file") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {e}") from None
     if not isinstance(data, dict):
@@ -252,3 +259,33 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
             return Path(value)
         raise ConfigError(f"{key} must be a path, got {value!r}")
     return value
+
+
+#: Seeds accepted everywhere (numpy, torch and Python's random all take 0 <= seed < 2**32).
+MAX_SEED = 2**32 - 1
+
+
+def check_range(key: str, value: Any, low: float | None = None, high: float | None = None, *,
+                low_open: bool = False, high_open: bool = False) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a finite number in the range (bounds inclusive unless
+    ``low_open``/``high_open``). The message names the key, the value and the allowed range.
+
+    Call it from a dataclass ``__post_init__`` so that a bad value fails when the config is loaded,
+    before any training, rather than at the export step.
+    """
+    import math
+
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        def fmt(x: float) -> str:
+            return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
+
+        lo = "" if low is None else f"{'(' if low_open else '['}{fmt(low)}"
+        hi = "" if high is None else f"{fmt(high)}{')' if high_open else ']'}"
+        allowed = (f"{lo}, {hi}" if lo and hi else f"{'>' if low_open else '>='} {fmt(low)}" if lo
+                   else f"{'<' if high_open else '<='} {fmt(high)}")
+        raise ConfigError(f"{key}={value!r} is out of range; allowed: {allowed}")

@@ -6,6 +6,6 @@
 * :func:`deform`: apply a field to canonical :class:`~motion4d.gaussians.Gaussians` at time t.
 """
 from motion4d.deform.field import DeformConfig, DeformationField, Deltas, apply_deltas, deform
-from motion4d.deform.hexplane import PLANE_NAMES, HexPlaneField
+from motion4d.deform.hexplane import PLANE_NAMES, HexPlaneField, NonFiniteError
 
-__all__ = ["DeformConfig", "DeformationField", "Deltas", "deform", "apply_deltas", "HexPlaneField", "PLANE_NAMES"]
+__all__ = ["DeformConfig", "DeformationField", "Deltas", "deform", "apply_deltas", "HexPlaneField", "NonFiniteError", "PLANE_NAMES"]

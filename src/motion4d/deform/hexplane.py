@@ -18,13 +18,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["HexPlaneField", "PLANE_AXES", "PLANE_NAMES", "SPACE_PLANES", "TIME_PLANES"]
+__all__ = ["HexPlaneField", "NonFiniteError", "check_finite_coords", "PLANE_AXES", "PLANE_NAMES", "SPACE_PLANES", "TIME_PLANES"]
 
 #: Axis pairs of the six planes (0=x, 1=y, 2=z, 3=t), in storage order.
 PLANE_AXES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 PLANE_NAMES: tuple[str, ...] = ("xy", "xz", "yz", "xt", "yt", "zt")
 SPACE_PLANES: tuple[int, ...] = (0, 1, 2)
 TIME_PLANES: tuple[int, ...] = (3, 4, 5)
+
+
+class NonFiniteError(ValueError):
+    """Non-finite (NaN/inf) values where training needs finite ones: the run has diverged."""
+
+
+def check_finite_coords(xyzt: torch.Tensor) -> None:
+    """Raise :class:`NonFiniteError` if any coordinate is NaN or inf.
+
+    Needed before ``grid_sample``: torch's CPU ``grid_sample`` backward crashes the process
+    (segmentation fault, no message) on NaN grid coordinates. On CUDA the check costs one sync.
+    """
+    finite = torch.isfinite(xyzt).all(dim=-1)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        raise NonFiniteError(
+            f"the deformation field got non-finite coordinates (NaN or inf) for {bad} of {len(xyzt)} points: "
+            f"the model has diverged (a learning rate or loss weight too high, e.g. dynamic.gaussian_lr_scale, or "
+            f"an input model with NaN/huge values); resume from an earlier checkpoint with lower rates")
 
 
 class HexPlaneField(nn.Module):
@@ -80,6 +99,7 @@ class HexPlaneField(nn.Module):
         """Features ``[N, out_dim]`` of normalised points ``xyzt [N, 4]`` in [-1, 1]."""
         if xyzt.ndim != 2 or xyzt.shape[-1] != 4:
             raise ValueError(f"HexPlaneField.forward: xyzt must have shape [N, 4], got {tuple(xyzt.shape)}")
+        check_finite_coords(xyzt)
         feats = []
         for scale in self.planes:
             prod = None

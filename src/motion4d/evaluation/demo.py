@@ -27,6 +27,10 @@ QUICK_OVERRIDES = ("static.iters=100", "static.num_points=2000", "dynamic.iters=
                    "input.num_frames=8")
 
 
+#: What a demo folder holds (removed when ``--overwrite`` replaces a demo made with other settings).
+DEMO_ENTRIES = ("scene", "lift", "metrics.json", "canonical.ply", "animation.glb", "turntable.mp4", "reference.mp4")
+
+
 @dataclass
 class DemoSummary:
     out: Path
@@ -42,9 +46,14 @@ def holdout_views(names: list[str]) -> list[str]:
 
 
 def run_demo(out: str | Path = "outputs/demo", quick: bool = False, seed: int = DEMO_SEED,
-             overrides: tuple[str, ...] = (), log: Callable[[str], None] = print) -> DemoSummary:
+             overrides: tuple[str, ...] = (), overwrite: bool = False,
+             log: Callable[[str], None] = print) -> DemoSummary:
     """Run the demo into ``out`` (``scene/`` = ground truth, ``lift/`` = the lift result folder,
-    ``metrics.json``, plus copies of the headline files at the top level)."""
+    ``metrics.json``, plus copies of the headline files at the top level).
+
+    ``out`` is a run folder (:func:`motion4d.utils.run_dir.prepare_run_dir`): a demo with the same seed,
+    ``quick`` and overrides continues there; one with other settings is refused unless ``overwrite``,
+    which first removes the earlier demo's scene, lift and copies (never reused for another seed)."""
     import shutil
 
     from motion4d.camera import Cameras
@@ -54,9 +63,12 @@ def run_demo(out: str | Path = "outputs/demo", quick: bool = False, seed: int = 
     from motion4d.utils.io import atomic_path
     from motion4d.world import make_scene, write_scene
 
+    from motion4d.utils.run_dir import fingerprint, prepare_run_dir
+
     start = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_run_dir(out, "demo", fingerprint(seed=int(seed), quick=bool(quick), overrides=list(overrides)),
+                    overwrite=overwrite, stale=DEMO_ENTRIES, legacy=("metrics.json", "scene"))
     (out / "metrics.json").unlink(missing_ok=True)
     scene_dir = out / "scene"
     num_frames = 8 if quick else 16

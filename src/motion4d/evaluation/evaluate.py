@@ -100,7 +100,12 @@ def evaluate(result, gt_scene_dir: str | Path, views: Sequence[str] | None = Non
     spec_file = scene_dir / "scene.json"
     if not spec_file.is_file():
         raise FileNotFoundError(f"{str(scene_dir)!r} is not a world scene folder (no scene.json)")
-    spec = json.loads(spec_file.read_text())
+    try:
+        spec = json.loads(spec_file.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{str(spec_file)!r} is not valid JSON: {e}") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("num_frames"), int) or spec["num_frames"] < 1:
+        raise ValueError(f"{str(spec_file)!r}: 'num_frames' must be an integer >= 1 (is this a world scene?)")
     cams = Cameras.from_json(scene_dir / "cameras.json")
     names = list(cams.names)
     if views is None:

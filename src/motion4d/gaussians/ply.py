@@ -23,7 +23,7 @@ import torch
 
 from motion4d.gaussians.model import Gaussians, GaussianModel
 
-__all__ = ["save_ply", "load_ply", "ply_property_names"]
+__all__ = ["save_ply", "load_ply", "ply_property_names", "MAX_VERTICES", "MAX_LOG_SCALE"]
 
 _PLY_TYPES = {"float": "f4", "float32": "f4", "double": "f8", "float64": "f8", "uchar": "u1", "uint8": "u1",
               "char": "i1", "int8": "i1", "short": "i2", "int16": "i2", "ushort": "u2", "uint16": "u2",
@@ -83,13 +83,20 @@ def save_ply(gaussians: GaussianModel | Gaussians, path: str | os.PathLike) -> P
     return Path(path)
 
 
+#: Largest vertex count accepted from a header (a guard against absurd counts; 3DGS scenes hold < 20M).
+MAX_VERTICES = 200_000_000
+#: Largest log-scale accepted: exp(88.7) overflows float32, so such a Gaussian renders as inf/NaN.
+MAX_LOG_SCALE = 80.0
+_MAX_HEADER_LINES = 10_000
+
+
 def _read_header(f, path: str) -> tuple[int, list[tuple[str, str]]]:
-    first = f.readline().strip()
+    first = f.readline(64).strip()
     if first != b"ply":
         raise ValueError(f"{path!r} is not a PLY file (first line {first[:20]!r})")
     fmt, count, props, element = None, None, [], None
-    while True:
-        line = f.readline()
+    for _ in range(_MAX_HEADER_LINES):
+        line = f.readline(4096)
         if not line:
             raise ValueError(f"{path!r}: PLY header has no end_header")
         parts = line.decode("ascii", errors="replace").split()
@@ -97,13 +104,21 @@ def _read_header(f, path: str) -> tuple[int, list[tuple[str, str]]]:
             continue
         if parts[0] == "end_header":
             break
+        if parts[0] in ("format", "element", "property") and len(parts) < {"format": 2, "element": 3,
+                                                                           "property": 3}[parts[0]]:
+            raise ValueError(f"{path!r}: malformed PLY header line {line.strip()[:60]!r}")
         if parts[0] == "format":
             fmt = parts[1]
         elif parts[0] == "element":
             element = parts[1]
+            try:
+                n = int(parts[2])
+            except ValueError:
+                raise ValueError(f"{path!r}: element {element!r} has a count of {parts[2][:20]!r}, "
+                                 f"not an integer") from None
             if element == "vertex":
-                count = int(parts[2])
-            elif count is None and int(parts[2]) > 0:  # elements after the vertices are ignored
+                count = n
+            elif count is None and n > 0:  # elements after the vertices are ignored
                 raise ValueError(f"{path!r}: element {element!r} comes before 'vertex'; not a 3DGS PLY")
         elif parts[0] == "property" and element == "vertex":
             if parts[1] == "list":
@@ -111,25 +126,54 @@ def _read_header(f, path: str) -> tuple[int, list[tuple[str, str]]]:
             if parts[1] not in _PLY_TYPES:
                 raise ValueError(f"{path!r}: unknown PLY property type {parts[1]!r}")
             props.append((parts[2], _PLY_TYPES[parts[1]]))
+    else:
+        raise ValueError(f"{path!r}: PLY header is longer than {_MAX_HEADER_LINES} lines")
     if fmt != "binary_little_endian":
         raise ValueError(f"{path!r}: PLY format {fmt!r} is not supported; 3DGS PLYs are binary_little_endian")
     if count is None:
         raise ValueError(f"{path!r}: PLY has no 'vertex' element")
+    if not 0 < count <= MAX_VERTICES:
+        raise ValueError(f"{path!r}: PLY header says {count} vertices; a Gaussian PLY needs between 1 and "
+                         f"{MAX_VERTICES:,}")
+    names = [n for n, _ in props]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{path!r}: PLY vertex properties repeat a name: "
+                         f"{sorted({n for n in names if names.count(n) > 1})[:5]}")
     return count, props
+
+
+def _check_values(data: np.ndarray, names: list[str], path: str) -> None:
+    """Refuse non-finite values and log-scales that overflow (they render as blank or NaN images)."""
+    for name in names:
+        col = np.asarray(data[name], dtype=np.float64)
+        bad = int(np.count_nonzero(~np.isfinite(col)))
+        if bad:
+            raise ValueError(f"{path!r}: {bad} of {len(col)} Gaussians have a non-finite {name!r} (NaN or inf)")
+        if name.startswith("scale_") and col.max() > MAX_LOG_SCALE:
+            raise ValueError(f"{path!r}: {name!r} (a log-scale) reaches {col.max():.3g}; values above "
+                             f"{MAX_LOG_SCALE:g} overflow (a 3DGS PLY stores log(scale))")
 
 
 def load_ply(path: str | os.PathLike, device: str | torch.device = "cpu") -> GaussianModel:
     """Read a 3DGS PLY into a :class:`GaussianModel` (SH degree from the ``f_rest_*`` count).
 
     Raises ``ValueError`` naming what is missing when the file is not in the 3DGS layout (for
-    example a plain point cloud or mesh PLY).
+    example a plain point cloud or mesh PLY), when the header's vertex count is not in
+    ``1..MAX_VERTICES`` or exceeds the data, and when a value is NaN/inf or a log-scale exceeds
+    :data:`MAX_LOG_SCALE` (such Gaussians render as blank or NaN images and crash training).
     """
     path = str(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"PLY file {path!r} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"PLY path {path!r} is a folder, not a file")
     with open(path, "rb") as f:
         count, props = _read_header(f, path)
         dtype = np.dtype([(name, "<" + t) for name, t in props])
+        size = os.fstat(f.fileno()).st_size - f.tell()
+        if count * dtype.itemsize > size:
+            raise ValueError(f"{path!r}: truncated PLY ({size} bytes of vertex data, expected "
+                             f"{count * dtype.itemsize} for {count} vertices)")
         buf = f.read(count * dtype.itemsize)
     if len(buf) < count * dtype.itemsize:
         raise ValueError(f"{path!r}: truncated PLY ({len(buf)} bytes of vertex data, expected "
@@ -144,6 +188,7 @@ def load_ply(path: str | os.PathLike, device: str | torch.device = "cpu") -> Gau
     if missing:
         raise ValueError(f"{path!r} is not a 3DGS Gaussian PLY: missing vertex properties "
                          f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
+    _check_values(data, [n for n in ply_property_names(degree) if n not in ("nx", "ny", "nz")], path)
 
     def cols(*keys):
         return torch.from_numpy(np.stack([np.asarray(data[k], dtype=np.float32) for k in keys], axis=-1))

@@ -13,6 +13,7 @@ from motion4d.lift.config import LiftConfig, load_lift_config
 from motion4d.lift.inputs import LiftInput, describe, load_input
 from motion4d.lift.result import LiftResult, save_field
 from motion4d.utils.io import atomic_path, write_json
+from motion4d.utils.run_dir import check_out_dir, fingerprint, path_fingerprint, prepare_run_dir
 
 __all__ = ["lift", "build_lift_guidance", "export_result"]
 
@@ -30,7 +31,7 @@ def build_lift_guidance(cfg: LiftConfig):
 
 def lift(input: str | Path | LiftInput, out: str | Path, cfg: LiftConfig | None = None, *,
          static: str | Path | None = None, views: str | Path | None = None, resume: bool = False,
-         guidance: Any = None, log: Callable[[str], None] = print) -> LiftResult:
+         guidance: Any = None, overwrite: bool = False, log: Callable[[str], None] = print) -> LiftResult:
     """Lift a clip to a 4D Gaussian scene and write the result folder ``out``.
 
     Args:
@@ -43,6 +44,8 @@ def lift(input: str | Path | LiftInput, out: str | Path, cfg: LiftConfig | None 
         views: extra calibrated views (multi-view folder or shapes-world scene).
         resume: continue from the newest checkpoint in ``out/checkpoints``.
         guidance: a guidance object; default built from ``cfg.guidance`` (None = reference views only).
+        overwrite: allow a non-empty ``out`` that is not a run of this input (see
+            :func:`motion4d.utils.run_dir.prepare_run_dir`); ``resume`` needs the same input.
     Returns:
         The :class:`~motion4d.lift.result.LiftResult` (also loadable later with ``load_result(out)``).
     """
@@ -51,8 +54,7 @@ def lift(input: str | Path | LiftInput, out: str | Path, cfg: LiftConfig | None 
 
     cfg = cfg or load_lift_config("default")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "result.json").unlink(missing_ok=True)  # the folder is unfinished until the new result.json lands
+    check_out_dir(out)
     data = input if isinstance(input, LiftInput) else load_input(input, cfg.input, cfg.camera, views=views)
     log(f"input: {describe(data)}")
     static_g = None
@@ -70,6 +72,12 @@ def lift(input: str | Path | LiftInput, out: str | Path, cfg: LiftConfig | None 
                 guidance.load()  # fail before training, not at the first distillation step
             except FileNotFoundError as e:
                 raise FileNotFoundError(f"{e}\n(or train without score distillation: guidance.kind=none)") from None
+    # the input is valid: only now may the run folder change (a failed start never removes a finished result)
+    run = prepare_run_dir(out, "video-to-4d", _input_fingerprint(input, data, static, views), resume=resume,
+                          overwrite=overwrite, stale=_STALE, legacy=("result.json", "config.yaml", "checkpoints"))
+    if not resume:
+        run.clear(_STALE)  # a fresh run never meets an older run's checkpoints (their higher steps would win)
+    (out / "result.json").unlink(missing_ok=True)  # the folder is unfinished until the new result.json lands
     with atomic_path(out / "config.yaml") as tmp:
         tmp.write_text(config_to_yaml(cfg))
     trainer = LiftTrainer(data, cfg, out, static=static_g, guidance=guidance, log=log)
@@ -105,6 +113,20 @@ def lift(input: str | Path | LiftInput, out: str | Path, cfg: LiftConfig | None 
     write_json(out / "result.json", info)
     result.metadata = info
     return result
+
+
+_STALE = ("checkpoints", "previews", "result.json")
+
+
+def _input_fingerprint(input: Any, data: LiftInput, static: Any, views: Any) -> str:
+    """Hash of what a run was made from (input content, --static and --views files), for ``--resume``."""
+    import hashlib
+
+    if isinstance(input, LiftInput):
+        src = hashlib.sha256(data.rgb.numpy().tobytes() + data.alpha.numpy().tobytes()).hexdigest()[:16]
+    else:
+        src = path_fingerprint(input)
+    return fingerprint(input=src, static=static and path_fingerprint(static), views=views and path_fingerprint(views))
 
 
 def _write_core(result: LiftResult, out: Path, trainer) -> dict[str, Any]:

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from motion4d.config import check_choice, load_config
+from motion4d.config import MAX_SEED, ConfigError, check_choice, check_range, load_config
 from motion4d.deform.field import DeformConfig
 
 __all__ = ["InputConfig", "CameraConfig", "StaticConfig", "DynamicConfig", "GuidanceConfig", "OutputConfig",
-           "LiftConfig", "load_lift_config"]
+           "LiftConfig", "load_lift_config", "ALLOW_CODE_ENV"]
 
 
 @dataclass
@@ -66,6 +66,19 @@ class CameraConfig:
     background: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
     """Background colour for training renders and composited frames (DreamGaussian4D: white)."""
 
+    def __post_init__(self) -> None:
+        check_range("camera.radius", self.radius, 0, None, low_open=True)
+        check_range("camera.fovy", self.fovy, 0, 180, low_open=True, high_open=True)
+        for key in ("elevation", "min_elevation", "max_elevation"):
+            check_range(f"camera.{key}", getattr(self, key), -90, 90)
+        if self.min_elevation > self.max_elevation:
+            raise ConfigError(f"camera.min_elevation={self.min_elevation} is above camera.max_elevation="
+                              f"{self.max_elevation}")
+        if len(self.background) != 3:
+            raise ConfigError(f"camera.background must be 3 values (RGB in [0, 1]), got {self.background}")
+        for i, v in enumerate(self.background):
+            check_range(f"camera.background[{i}]", v, 0, 1)
+
 
 @dataclass
 class StaticConfig:
@@ -103,6 +116,13 @@ class StaticConfig:
         check_choice("static.init", self.init, ("ball", "visual_hull"))
         if self.iters < 0 or self.num_points < 1 or self.views_per_step < 1:
             raise ValueError("static.iters must be >= 0, static.num_points and static.views_per_step >= 1")
+        _check_nonnegative("static", self, ("lr_means", "lr_means_final", "lr_sh", "lr_opacity", "lr_scales",
+                                            "lr_quats", "lambda_rgb", "lambda_mask", "lambda_sds",
+                                            "densify_grad_threshold"))
+        check_range("static.init_radius", self.init_radius, 0, None, low_open=True)
+        check_range("static.init_opacity", self.init_opacity, 0, 1, low_open=True, high_open=True)
+        check_range("static.prune_opacity", self.prune_opacity, 0, 1, high_open=True)
+        check_range("static.max_gaussians", self.max_gaussians, 1, None)
 
 
 @dataclass
@@ -140,6 +160,11 @@ class DynamicConfig:
         if self.iters < 0 or self.frames_per_step < 1 or self.views_per_frame < 1 or self.sds_views_per_frame < 0:
             raise ValueError("dynamic.iters must be >= 0, frames_per_step and views_per_frame >= 1, "
                              "sds_views_per_frame >= 0")
+        _check_nonnegative("dynamic", self, ("lr_grid", "lr_mlp", "lambda_rgb", "lambda_mask", "lambda_sds",
+                                             "lambda_plane_tv", "lambda_time_smoothness", "lambda_time_l1",
+                                             "lambda_rigidity"))
+        check_range("dynamic.gaussian_lr_scale", self.gaussian_lr_scale, 0, 100)
+        check_range("dynamic.rigidity_k", self.rigidity_k, 1, None)
 
 
 @dataclass
@@ -152,6 +177,9 @@ class GuidanceConfig:
     """Passed to ``motion4d.guidance.build_guidance`` with ``kind``."""
     render_size: int = 128
     """Resolution of the novel-view renders handed to the guidance."""
+
+    def __post_init__(self) -> None:
+        check_range("guidance.render_size", self.render_size, 8, 4096)
 
 
 @dataclass
@@ -170,6 +198,14 @@ class OutputConfig:
     video_size: int = 256
     turntable_views: int = 60
     fps: int = 8
+
+    def __post_init__(self) -> None:
+        check_range("output.preview_every", self.preview_every, 0, None)
+        check_range("output.checkpoint_every", self.checkpoint_every, 0, None)
+        check_range("output.mesh_resolution", self.mesh_resolution, 8, 1024)
+        check_range("output.video_size", self.video_size, 8, 4096)
+        check_range("output.turntable_views", self.turntable_views, 1, 3600)
+        check_range("output.fps", self.fps, 1, 240)
 
 
 @dataclass
@@ -190,9 +226,37 @@ class LiftConfig:
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
+    def __post_init__(self) -> None:
+        check_range("seed", self.seed, 0, MAX_SEED)
+
+
+def _check_nonnegative(section: str, cfg: Any, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        check_range(f"{section}.{key}", getattr(cfg, key), 0, None)
+
+
+#: Environment variable that allows code hooks (``input.segmentation: module:function``) from config files.
+ALLOW_CODE_ENV = "MOTION4D_ALLOW_CODE"
+
 
 def load_lift_config(preset: str | None = "default", file: str | Path | None = None,
-                     overrides: list[str] | tuple[str, ...] = (), data: dict | None = None) -> LiftConfig:
-    """Resolve a :class:`LiftConfig` from a shipped preset, a YAML file, a dict and ``key=value`` overrides."""
-    return load_config(LiftConfig, preset=("lift", preset) if preset else None, file=file,
-                       overrides=list(overrides), data=data)
+                     overrides: list[str] | tuple[str, ...] = (), data: dict | None = None, *,
+                     allow_code: bool = False) -> LiftConfig:
+    """Resolve a :class:`LiftConfig` from a shipped preset, a YAML file, a dict and ``key=value`` overrides.
+
+    A code hook (``input.segmentation: module:function`` imports and runs that module) is accepted from
+    ``overrides`` (the command line); from ``file`` or ``data`` (a YAML file, a web form) it needs
+    ``allow_code=True`` (``--allow-code``) or the environment variable ``MOTION4D_ALLOW_CODE=1``, so that
+    a config file received from someone else cannot run code.
+    """
+    import os
+
+    cfg = load_config(LiftConfig, preset=("lift", preset) if preset else None, file=file,
+                      overrides=list(overrides), data=data)
+    hook = cfg.input.segmentation
+    from_cli = any(o.partition("=")[0].strip() == "input.segmentation" for o in overrides)
+    if ":" in hook and not from_cli and not allow_code and os.environ.get(ALLOW_CODE_ENV) != "1":
+        raise ConfigError(f"input.segmentation={hook!r} from a config file would import and run code; pass "
+                          f"--allow-code (or set {ALLOW_CODE_ENV}=1) if you trust this file, or give it on the "
+                          f"command line as input.segmentation={hook}")
+    return cfg

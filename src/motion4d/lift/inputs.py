@@ -21,6 +21,8 @@ components larger than 1/8 of the largest are kept. A hook ``module:function`` r
 from __future__ import annotations
 
 import importlib
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -198,11 +200,15 @@ def _check_frame_count(frames: np.ndarray, source: str) -> None:
 
 def _multiview_layout(root: Path) -> tuple[Path, Callable[[str], Path]] | None:
     """(cameras.json, name -> frames folder) for a world scene or a multi-view folder, else None."""
+    from motion4d.utils.run_dir import safe_child
+
+    # camera names come from cameras.json: Cameras.from_json allows only plain names, and safe_child
+    # checks again that the folder stays inside the capture (no "../x", no absolute paths, no symlink escape)
     if (root / "scene.json").is_file() and (root / "cameras.json").is_file():
         return root / "cameras.json", lambda n: root / "reference" if n == "ref" and not (root / "views" / n).is_dir() \
-            else root / "views" / n
+            else safe_child(root / "views", n, "camera name")
     if (root / "cameras.json").is_file():
-        return root / "cameras.json", lambda n: root / n
+        return root / "cameras.json", lambda n: safe_child(root, n, "camera name")
     return None
 
 
@@ -272,15 +278,23 @@ def load_input(path: str | Path, cfg: InputConfig | None = None, camera: CameraC
         alphas.append(alpha)
     if len(set(counts.values())) != 1:
         raise ValueError("views have different frame counts: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    _warn_if_stretched(next(iter(counts.values())), cfg, str(path))
     idx = resample_indices(next(iter(counts.values())), cfg.num_frames)
     index = [names.index(n) for n, _ in sources]
     return LiftInput(torch.stack(rgbs)[:, idx], torch.stack(alphas)[:, idx], cams[index], calibrated=True,
                      source=str(path), holdout=holdout)
 
 
+def _warn_if_stretched(available: int, cfg: InputConfig, source: str) -> None:
+    if 0 < available < cfg.num_frames:
+        warnings.warn(f"{source!r} has {available} frames; input.num_frames={cfg.num_frames} repeats some of them "
+                      f"(set input.num_frames=0 to keep the clip as it is)", stacklevel=3)
+
+
 def _load_single_view(path: Path, cfg: InputConfig, camera: CameraConfig) -> LiftInput:
     frames = read_frames(path)
     _check_frame_count(frames, str(path))
+    _warn_if_stretched(frames.shape[0], cfg, str(path))
     idx = resample_indices(frames.shape[0], cfg.num_frames)
     rgb, alpha = _frames_to_tensors(frames[idx], cfg, str(path))
     if cfg.recenter:

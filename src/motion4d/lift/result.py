@@ -112,10 +112,19 @@ def load_result(path: str | Path, device: str | torch.device = "cpu") -> LiftRes
     if not info_path.is_file():
         hint = " (the run did not finish; rerun it with --resume)" if (root / "checkpoints").is_dir() else ""
         raise FileNotFoundError(f"{str(root)!r} is not a finished lift result: result.json is missing{hint}")
-    info = json.loads(info_path.read_text())
-    canonical = load_ply(root / info.get("canonical", "canonical.ply"), device=device).gaussians().detach()
+    from motion4d.utils.run_dir import safe_child
+
+    try:
+        info = json.loads(info_path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{str(info_path)!r} is not valid JSON: {e}") from None
+    if not isinstance(info, dict) or not isinstance(info.get("num_frames"), int) or info["num_frames"] < 1:
+        raise ValueError(f"{str(info_path)!r}: 'num_frames' must be an integer >= 1")
+    # file names come from the folder's own result.json: they must stay inside the folder
+    canonical_path = safe_child(root, info.get("canonical", "canonical.ply"), f"{str(info_path)!r}: 'canonical'")
+    canonical = load_ply(canonical_path, device=device).gaussians().detach()
     field = None
     if info.get("deformation"):
-        field, _ = load_field(root / info["deformation"])
+        field, _ = load_field(safe_child(root, info["deformation"], f"{str(info_path)!r}: 'deformation'"))
         field = field.to(device)
     return LiftResult(canonical, field, int(info["num_frames"]), root, info)

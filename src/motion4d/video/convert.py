@@ -60,15 +60,37 @@ def find_motiondirector_files(path: str | Path) -> dict[str, Path]:
 
 def read_motiondirector_list(file: str | Path) -> list[torch.Tensor]:
     """Load the pickled ``[up, down, up, down, ...]`` list safely (``weights_only=True``)."""
+    import warnings
+
     try:
-        data = torch.load(str(file), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols; the error below says what matters
+            warnings.simplefilter("ignore")
+            data = torch.load(str(file), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - unpickling errors come in many types
-        raise ValueError(f"cannot read {str(file)!r} as a MotionDirector LoRA list (torch.load weights_only): "
-                         f"{e}") from None
+        raise ValueError(f"cannot read {str(file)!r} as a MotionDirector LoRA list: {_load_reason(e)}. motion4d "
+                         f"reads these files only as plain tensors (torch.load with weights_only=True), so a file "
+                         f"cannot run code; a file that needs more than that is not a MotionDirector LoRA list and "
+                         f"is refused") from None
     if not isinstance(data, (list, tuple)) or not all(isinstance(t, torch.Tensor) for t in data):
         raise ValueError(f"{str(file)!r} does not hold a list of tensors (got {type(data).__name__}); it is not a "
                          f"MotionDirector LoRA file")
+    for i, t in enumerate(data):
+        if not t.is_floating_point() or not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{str(file)!r}: tensor {i} is not finite floating-point data ({t.dtype}, NaN or inf "
+                             f"values); the LoRA file is corrupt")
     return [t.detach() for t in data]
+
+
+def _load_reason(e: Exception) -> str:
+    """The reason in a ``torch.load`` error, without torch's advice to retry with ``weights_only=False``
+    (which would let the file run code)."""
+    text = str(e)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+        text = text.split("Check the documentation of torch.load", 1)[0]
+        return "unsupported content (" + " ".join(text.split())[:200] + ")"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "weights_only" not in ln]
+    return (lines[0] if lines else type(e).__name__)[:200]
 
 
 def base_unet_skeleton(base_model: str | None = "zeroscope"):
@@ -172,6 +194,7 @@ def convert_motiondirector(path: str | Path, out_dir: str | Path, *, base_model:
     (and ``reference.safetensors`` from ``cached_latents`` when present). ``unet`` may pass the base UNet
     (else it is built from ``base_model``'s config). Returns ``{name: written path}``."""
     files = find_motiondirector_files(path)
+    lists = {kind: read_motiondirector_list(file) for kind, file in files.items()}  # refuse bad files first
     if unet is None:
         unet = base_unet_skeleton(base_model)
     from motion4d.video.backbones.unet3d import canonical_model_id, unet_fingerprint
@@ -180,7 +203,7 @@ def convert_motiondirector(path: str | Path, out_dir: str | Path, *, base_model:
     out = Path(out_dir)
     written: dict[str, Path] = {}
     for kind, file in files.items():
-        tensors = read_motiondirector_list(file)
+        tensors = lists[kind]
         real_kind, rank, state = motiondirector_to_state_dict(tensors, unet, None if kind == "auto" else kind,
                                                               source=str(file))
         if real_kind in written:

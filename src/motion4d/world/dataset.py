@@ -22,10 +22,13 @@ import numpy as np
 import torch
 
 from motion4d.camera import Cameras
-from motion4d.utils.io import atomic_dir, write_json
+from motion4d.utils.io import write_json
 from motion4d.utils.media import write_mp4, write_png
 
-__all__ = ["view_name", "scene_cameras", "render_rgba", "write_scene", "read_rgba", "composite"]
+__all__ = ["view_name", "scene_cameras", "render_rgba", "write_scene", "read_rgba", "composite", "SCENE_ENTRIES"]
+
+#: The entries a scene folder owns; :func:`write_scene` replaces these and keeps anything else.
+SCENE_ENTRIES = ("scene.json", "cameras.json", "caption.txt", "reference", "views", "gaussians", "reference.mp4")
 
 
 def view_name(elevation: float, azimuth: float) -> str:
@@ -98,8 +101,10 @@ def write_scene(scene, out_dir: str | Path, *, views: bool = True, gaussians: bo
         video: write ``reference.mp4``.
         device: where to render (``"auto"``: CUDA when present).
     Returns:
-        The scene folder. An existing folder is replaced only once the new one is complete.
+        The scene folder. The scene's own entries (:data:`SCENE_ENTRIES`) are replaced only once the new
+        ones are complete (``scene.json`` last); other files in the folder are never touched.
     """
+    from motion4d.utils.run_dir import replace_entries
     from motion4d.utils.device import resolve_device
     from motion4d.utils.progress import progress
     from motion4d.gaussians.ply import save_ply
@@ -112,7 +117,7 @@ def write_scene(scene, out_dir: str | Path, *, views: bool = True, gaussians: bo
     names = cams.names
     cams = cams.to(dev)
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
+    with replace_entries(out_dir, SCENE_ENTRIES, last="scene.json") as tmp:
         write_json(tmp / "scene.json", scene.to_dict())
         cams.to("cpu").to_json(tmp / "cameras.json")
         (tmp / "caption.txt").write_text(scene.caption + "\n")
