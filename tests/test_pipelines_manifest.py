@@ -73,6 +73,8 @@ def test_refuses_foreign_folder_other_config_and_file(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(RunFolderError, match="is a file"):
         RunManifest.open(tmp_path / "file", "text-to-4d", {}, STAGES)
+    with pytest.raises(RunFolderError, match="current folder"):
+        RunManifest.open(".", "text-to-4d", {}, STAGES)
     m = RunManifest.open(tmp_path / "run", "text-to-4d", {"prompt": "a blue cube"}, STAGES, overwrite=True)
     assert all(r.status == "pending" for r in m.stages.values())
 

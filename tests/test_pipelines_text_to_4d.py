@@ -47,6 +47,9 @@ def test_text_to_4d_end_to_end_then_resume_skips_everything(tiny, tmp_path):
     html = res.outputs["report"].read_text()
     assert "a red ball jumping" in html and "model-viewer" in html and "inputs/reference_motion.mp4" in html
     assert any("done in" in line for line in logs)
+    from motion4d.evaluation import load_scene4d                          # motion4d eval takes the run folder
+    scene = load_scene4d(tmp_path / "run")
+    assert scene.num_frames == 4 and len(scene.gaussians_at(0.5)) > 0
     again: list[str] = []
     TextTo4DPipeline(_cfg(model, ref), log=again.append)(tmp_path / "run")
     assert sum("done earlier, kept" in line for line in again) == 8

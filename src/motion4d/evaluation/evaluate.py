@@ -41,8 +41,14 @@ _CHAMFER_POINTS = 2048  # evenly strided subset of each set (exact when smaller)
 
 
 def load_scene4d(path: str | Path):
-    """A ``Scene4D`` from a folder: a world scene (``scene.json``) or a lift result (``result.json``)."""
+    """A ``Scene4D`` from a folder: a world scene (``scene.json``), a lift result (``result.json``) or a
+    text-to-4d / image-to-4d run folder (``manifest.json``; its 4D result is ``lift/``)."""
     path = Path(path)
+    if (path / "manifest.json").is_file() and not (path / "result.json").is_file():
+        if not (path / "lift" / "result.json").is_file():
+            raise FileNotFoundError(f"{str(path)!r} is a pipeline run whose lift stage has not finished "
+                                    f"(no lift/result.json); re-run its command to continue it")
+        path = path / "lift"
     if (path / "scene.json").is_file():
         from motion4d.world.scene import WorldScene
 
@@ -51,8 +57,8 @@ def load_scene4d(path: str | Path):
         from motion4d.lift import load_result  # provided by the video-to-4D package
 
         return load_result(path)
-    raise FileNotFoundError(f"{str(path)!r} is not a 4D result: expected a world scene folder (scene.json) "
-                            f"or a video-to-4D result folder (result.json)")
+    raise FileNotFoundError(f"{str(path)!r} is not a 4D result: expected a world scene folder (scene.json), "
+                            f"a video-to-4D result folder (result.json) or a text-to-4d run (manifest.json)")
 
 
 def _gt_images(scene_dir: Path, name: str, frames: Sequence[int]) -> np.ndarray:

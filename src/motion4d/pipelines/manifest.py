@@ -95,10 +95,13 @@ class RunManifest:
         or a manifest of another route or configuration (unless ``overwrite``: then the old records are
         dropped and the stages run again; files are replaced as stages rewrite them).
         """
-        root = Path(root)
+        from motion4d.utils.run_dir import RunDirError, check_out_dir
+
+        try:
+            root = check_out_dir(root)            # never ".", "/", home, or a path that is a file
+        except RunDirError as e:
+            raise RunFolderError(str(e)) from None
         new = cls(root, route, config, stages)
-        if root.exists() and not root.is_dir():
-            raise RunFolderError(f"run folder {str(root)!r} is a file; pass a folder path")
         path = root / MANIFEST_NAME
         if not path.exists():
             if root.exists() and any(root.iterdir()) and not overwrite:

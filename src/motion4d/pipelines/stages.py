@@ -164,7 +164,8 @@ def lift_stage(frames_dir: Path, stage_cfg, seed: int, device: str, out: Path, l
         data["guidance"] = {"options": options}
     lcfg = load_lift_config(stage_cfg.preset, overrides=overrides, data=data or None)
     resume = (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir())
-    lift(frames_dir, out, lcfg, static=static, resume=resume, log=log)
+    # the pipeline owns out/: a lift cut off before its first checkpoint starts again there
+    lift(frames_dir, out, lcfg, static=static, resume=resume, overwrite=not resume, log=log)
     return {"result": out / "result.json", "guidance": kind}
 
 
