@@ -174,7 +174,7 @@ def test_lift_resume_checks_the_input(tmp_path, monkeypatch):
 
 def test_demo_with_another_seed_does_not_reuse_the_old_scene(tmp_path, monkeypatch):
     import motion4d.world
-    from motion4d.lift.demo import run_demo
+    from motion4d.evaluation.demo import run_demo
 
     def stop(*a, **k):
         raise _Stop
