@@ -7,11 +7,15 @@ os.environ.setdefault("MOTION4D_NO_PROGRESS", "1")
 import pytest  # noqa: E402
 
 
+#: test modules whose tiny models run torch on one thread
+ONE_THREAD_MODULES = ("test_video_", "test_lift_guided", "test_presets_smoke", "test_pipelines_")
+
+
 @pytest.fixture(autouse=True, scope="module")
-def _video_tests_on_one_thread(request):
-    """The text-to-video tests run torch on one thread: on the shared 2-core test machine two threads per
-    xdist worker made the tiny UNet up to 20x slower (docs/benchmarks.md)."""
-    if not request.module.__name__.startswith("test_video_"):
+def _tiny_model_tests_on_one_thread(request):
+    """Tests of tiny diffusion models run torch on one thread: on the shared 2-core test machine two threads
+    per xdist worker made the tiny UNet up to 20x slower (docs/benchmarks.md)."""
+    if not request.module.__name__.startswith(ONE_THREAD_MODULES):
         yield
         return
     from _video_tiny import single_thread

@@ -20,14 +20,6 @@ def mv(tmp_path_factory):
     return root
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _guidance(cfg):
     from motion4d.lift.api import build_lift_guidance
 

@@ -5,14 +5,6 @@ import torch
 from motion4d.config import list_presets, load_config
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _tiny_model(kind: str) -> str:
     from motion4d.guidance.tiny import tiny_checkpoint
 
