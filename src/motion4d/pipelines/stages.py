@@ -8,8 +8,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["resolve_video_model", "known_background", "lora_stage", "generate_stage", "matting_stage",
-           "write_matted", "lift_stage", "export_stage", "evaluate_stage", "report_stage", "novel_view_guidance"]
+__all__ = ["resolve_video_model", "known_background", "novel_view_guidance", "lora_stage", "generate_stage",
+           "matting_stage", "write_matted", "lift_stage", "export_stage", "reference_renders", "read_clip",
+           "evaluate_stage", "report_stage"]
 
 Log = Callable[[str], None]
 
@@ -185,6 +186,27 @@ def export_stage(lift_dir: Path, frames_dir: Path, log: Log) -> dict[str, Any]:
     return out
 
 
+def reference_renders(run: Path, frames_dir: Path | None = None) -> np.ndarray:
+    """The 4D result of ``run`` (``run/lift``) rendered from the reference camera at every frame time,
+    ``float32 [F, H, W, 3]`` on the lift's background (the camera and size of the matted clip)."""
+    import torch
+
+    from motion4d.lift.config import load_lift_config
+    from motion4d.lift.inputs import load_input
+    from motion4d.lift.result import load_result
+    from motion4d.render import render
+
+    lift_dir = run / "lift"
+    lcfg = load_lift_config(None, file=lift_dir / "config.yaml")
+    data = load_input(frames_dir or run / "clip" / "rgba", lcfg.input, lcfg.camera)
+    result = load_result(lift_dir)
+    bg = torch.tensor(lcfg.camera.background, dtype=torch.float32)
+    with torch.no_grad():
+        renders = torch.stack([render(result.gaussians_at(t), data.cameras[0], background=bg).rgb[0]
+                               for t in result.times()]).clamp(0, 1)
+    return renders.numpy()
+
+
 def evaluate_stage(run: Path, frames_dir: Path, reference_videos: list[Path], log: Log) -> dict[str, Any]:
     """Scores of the result against the request; writes ``run/scores.json``.
 
@@ -197,27 +219,19 @@ def evaluate_stage(run: Path, frames_dir: Path, reference_videos: list[Path], lo
 
     from motion4d.lift.config import load_lift_config
     from motion4d.lift.inputs import load_input
-    from motion4d.lift.result import load_result
     from motion4d.metrics import motion_distance, psnr
-    from motion4d.render import render
     from motion4d.utils.io import write_json
 
-    lift_dir = run / "lift"
-    lcfg = load_lift_config(None, file=lift_dir / "config.yaml")
-    data = load_input(frames_dir, lcfg.input, lcfg.camera)
-    result = load_result(lift_dir)
-    bg = torch.tensor(lcfg.camera.background, dtype=torch.float32)
-    target = data.composite(bg)[0]                                              # [F, H, W, 3]
-    cam = data.cameras[0]
-    with torch.no_grad():
-        renders = torch.stack([render(result.gaussians_at(t), cam, background=bg).rgb[0]
-                               for t in result.times()]).clamp(0, 1)
-    scores: dict[str, Any] = {"ref_psnr": float(psnr(renders, target).mean()),
-                              "motion_err_clip": motion_distance(renders.numpy(), target.numpy())["velocity_err"]}
+    lcfg = load_lift_config(None, file=run / "lift" / "config.yaml")
+    target = load_input(frames_dir, lcfg.input, lcfg.camera).composite(
+        torch.tensor(lcfg.camera.background, dtype=torch.float32))[0].numpy()        # [F, H, W, 3]
+    renders = reference_renders(run, frames_dir)
+    scores: dict[str, Any] = {"ref_psnr": float(psnr(torch.from_numpy(renders), torch.from_numpy(target)).mean()),
+                              "motion_err_clip": motion_distance(renders, target)["velocity_err"]}
     skipped: dict[str, str] = {}
     if len(reference_videos) == 1:
-        ref = _read_clip(reference_videos[0], len(renders), renders.shape[1:3])
-        scores["motion_err_reference"] = motion_distance(renders.numpy(), ref)["velocity_err"]
+        ref = read_clip(reference_videos[0], len(renders), renders.shape[1:3])
+        scores["motion_err_reference"] = motion_distance(renders, ref)["velocity_err"]
     else:
         skipped["motion_err_reference"] = "needs exactly one reference motion video"
     skipped["clip_score"] = "needs tiny-clip or a local CLIP model (not wired yet)"
@@ -264,7 +278,7 @@ def _path(value: Any) -> Path | None:
     return None if value is None else Path(value)
 
 
-def _read_clip(path: Path, num_frames: int, size: tuple[int, int]) -> np.ndarray:
+def read_clip(path: Path, num_frames: int, size: tuple[int, int]) -> np.ndarray:
     """``float32 [num_frames, H, W, 3]`` of a video, frames picked evenly and resized to ``size``."""
     from PIL import Image
 
