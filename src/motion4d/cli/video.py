@@ -56,6 +56,8 @@ def register(sub) -> None:
     c.add_argument("path", help="checkpoint-N folder, spatial/ or temporal/ folder, lora/ folder or N_unet.pt file")
     c.add_argument("out", help="output folder")
     c.add_argument("--base-model", default="zeroscope", help="base model the LoRA was trained on (default zeroscope)")
+    c.add_argument("--spatial-index", type=int, metavar="K",
+                   help="multi-video checkpoints: convert the spatial LoRA of training video K (0-based)")
     c.set_defaults(func=_convert)
 
 
@@ -96,8 +98,11 @@ def _generate(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from motion4d.video.convert import convert_motiondirector
 
-    written = convert_motiondirector(args.path, args.out, base_model=args.base_model)
+    written = convert_motiondirector(args.path, args.out, base_model=args.base_model,
+                                     spatial_index=args.spatial_index)
     print(f"converted MotionDirector checkpoint {args.path}")
     for name, path in written.items():
         print(f"  {name}: {path}")
+    for note in written.notes:
+        print(f"  note: {note}")
     return 0
