@@ -153,3 +153,61 @@ def test_out_of_range_spatial_index_is_refused(tiny, multi, tmp_path, capsys):
     only_temporal = multi["ckpt"] / "temporal"
     with pytest.raises(ValueError, match="has no spatial LoRA file"):
         convert_motiondirector(only_temporal, tmp_path / "o3", unet=bb.unet, spatial_index=0)
+
+
+def _reference(file, latents, noise, steps):
+    from safetensors.torch import save_file
+
+    meta = {"kind": "video", "caption": "lower"}
+    if steps is not None:
+        meta["inversion_steps"] = str(steps)
+    save_file({"latents": latents, "inversion_noise": noise}, str(file), metadata=meta)
+    return file
+
+
+def test_converted_cache_keeps_the_inversion_noise_and_its_steps(tiny, multi, tmp_path):
+    from motion4d.video.convert import convert_motiondirector
+    from motion4d.video.inversion import stored_inversion_noise
+
+    run = tmp_path / "train_x"
+    ckpt = run / "checkpoint-100"
+    (ckpt / "temporal" / "lora").mkdir(parents=True)
+    (ckpt / "temporal" / "lora" / "100_unet.pt").write_bytes((multi["ckpt"] / "temporal/lora/100_unet.pt").read_bytes())
+    (run / "cached_latents").mkdir()
+    noise = torch.randn(1, 4, 4, 16, 16)
+    torch.save({"latents": torch.randn(1, 4, 4, 16, 16), "inversion_noise": noise, "text_prompt": ["lower"]},
+               run / "cached_latents" / "cached_0.pt")
+    written = convert_motiondirector(ckpt, tmp_path / "out", unet=load_tiny(tiny).unet)
+    got, steps = stored_inversion_noise(written["reference"])
+    assert steps == 50 and torch.equal(got, noise)  # MotionDirector inverts with 50 DDIM steps
+
+
+def test_generate_uses_stored_inversion_noise_when_steps_match(tiny, tmp_path, capsys):
+    from motion4d.cli import main
+    from motion4d.video.generate import generate_video
+    from motion4d.video.sampling import sample_video
+
+    bb = load_tiny(tiny)
+    g = torch.Generator().manual_seed(4)
+    noise = torch.randn(1, 4, 4, 16, 16, generator=g)
+    ref = _reference(tmp_path / "ref.safetensors", torch.randn(4, 4, 16, 16, generator=g), noise[0], steps=2)
+    kw = dict(backbone=bb, num_frames=4, width=32, height=32, guidance=6.0, show_progress=False, seed=1,
+              noise_prior=1.0, noise_prior_video=ref)
+    used = generate_video("lower newer", tmp_path / "a", steps=2, **kw)
+    assert used.notes == [f"noise prior: using the inversion noise stored in {ref} (2 DDIM steps)"]
+    assert used.settings["noise_prior_source"] == "stored"
+    # p = 1: the initial latents are exactly the stored noise
+    want = sample_video(bb, "lower newer", num_frames=4, width=32, height=32, steps=2, guidance=6.0,
+                        latents=noise, show_progress=False).frames[0]
+    assert torch.equal(used.frames, want)
+
+    inverted = generate_video("lower newer", tmp_path / "b", steps=3, **kw)
+    assert inverted.notes == [f"noise prior: DDIM-inverting {ref} with 3 steps (its stored inversion noise is for 2 "
+                              f"steps, not 3)"] and inverted.settings["noise_prior_source"] == "inverted"
+    plain = _reference(tmp_path / "plain.safetensors", torch.randn(4, 4, 16, 16, generator=g), noise[0], None)
+    assert main(["generate-video", "lower newer", "--model", str(tiny), "--out", str(tmp_path / "c"), "--frames",
+                 "4", "--width", "32", "--height", "32", "--steps", "2", "--noise-prior", "0.5",
+                 "--noise-prior-video", str(plain), "--seed", "1", "--device", "cpu"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (f"noise prior: DDIM-inverting {plain} with 2 steps (its stored inversion noise is for an "
+                        f"unrecorded number of steps, not 2)")

@@ -89,6 +89,8 @@ def _generate(args: argparse.Namespace) -> int:
         height=args.height, steps=args.steps, guidance=args.guidance, negative_prompt=args.negative_prompt,
         fps=args.fps, device=args.device, precision=args.precision, allow_base_mismatch=args.allow_base_mismatch,
         scheduler=args.scheduler)
+    for note in res.notes:
+        print(note)
     print(f"generated {args.frames} frames at {args.width}x{args.height} (seed {res.seed})")
     for key in ("mp4", "gif", "frames", "settings"):
         print(f"  {key}: {res.paths[key]}")
