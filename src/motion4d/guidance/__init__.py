@@ -42,8 +42,8 @@ _LAZY = {
 __all__ = ["CFG_FORMS", "Condition", "Guidance", "SDSStep", "TextGuidance", "RenderSpec", "cfg_combine",
            "clean_grad", "predicted_eps", "sds_loss", "sds_weight", "to_bchw", "GUIDANCES", "GuidanceType",
            "guidance_class", "GuidanceConfig", "MVDreamOptions", "PromptOptions", "VideoOptions", "VSDOptions",
-           "Zero123Options", "build_guidance", "HybridConfig", "HybridPlan", "HybridScheduler", "HybridSDS", "Schedule", "Constant",
-           "Ramp", "Linear", "Stepped", "TimestepSampler", *_LAZY]
+           "Zero123Options", "build_guidance", "HybridConfig", "HybridPlan", "HybridScheduler", "HybridSDS",
+           "Schedule", "Constant", "Ramp", "Linear", "Stepped", "TimestepSampler", *_LAZY]
 
 
 def __getattr__(name: str):

@@ -70,7 +70,7 @@ class Zero123Options:
     image's content, so it is the same on every run, after a resume, and whatever the order images arrive in.
     ``clip_preprocess``: ``pil`` goes through a uint8 PIL image, bicubic resize and centre crop (transformers'
     ``CLIPImageProcessorPil`` with the checkpoint's ``feature_extractor`` config: what the upstream pipelines
-    feed CLIP; default); ``tensor`` resizes the float image bilinearly with antialiasing (motion4d 0.1.0 before this option).
+    feed CLIP; default); ``tensor`` resizes the float image bilinearly with antialiasing (motion4d's former path).
     """
 
     reference_latent: str = "sample"

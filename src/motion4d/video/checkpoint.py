@@ -292,7 +292,8 @@ def read_peft_lora(file: str | Path, unet) -> LoRACheckpoint:
     if path is None:
         raise ValueError(f"{str(file)!r} adapts layers outside one LoRA path of this model, e.g. {modules[0]!r}; "
                          f"motion4d loads LoRAs on the {' or '.join(PATH_TARGETS)} layers only")
-    ckpt = LoRACheckpoint(tensors=tensors, path=path, rank=rank, alpha=float(rank if alpha_meta is None else alpha_meta),
+    alpha = float(rank if alpha_meta is None else alpha_meta)
+    ckpt = LoRACheckpoint(tensors=tensors, path=path, rank=rank, alpha=alpha,
                           base_model="", base_model_fingerprint="", file=file, rank_pattern=rank_pattern,
                           alpha_pattern=alpha_pattern, source=meta.get("source", "peft-style safetensors"))
     _check_tensors(ckpt)
