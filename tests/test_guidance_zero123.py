@@ -69,19 +69,48 @@ def test_sds_shapes_finite_gradients_and_seed_determinism(z123):
     assert not torch.allclose(l3, l2)
 
 
-def _hand_conditioning(g, cond, batch):
+def _clip_by_hand(x, size, mean, std):
+    """Upstream CLIP input by hand: torchvision's to_pil_image (255 x truncated to uint8), PIL bicubic resize of
+    the short side to ``size``, centre crop, /255, CLIP mean/std (square inputs: the crop keeps everything)."""
+    import numpy as np
+    from PIL import Image
+
+    out = []
+    for img in x:
+        u8 = (img.permute(1, 2, 0) * 255).to(torch.uint8).numpy()
+        a = np.asarray(Image.fromarray(u8).resize((size, size), Image.BICUBIC)).astype(np.float32) / 255
+        out.append(torch.from_numpy(((a - np.float32(mean)) / np.float32(std)).transpose(2, 0, 1)))
+    return torch.stack(out)
+
+
+def _hand_conditioning(g, cond, batch, clip="pil", latent="sample"):
     """Zero123's conditioning computed by hand: one cc_projection token of [CLIP image embedding, camera],
-    and the reference's unscaled VAE posterior mode (RGBA composited on white)."""
+    and the reference's unscaled VAE latent (RGBA composited on white): a posterior sample drawn with the
+    reference seed (DreamGaussian4D), or the mode (threestudio)."""
+    from motion4d.guidance.zero123 import CLIP_MEAN, CLIP_STD, reference_noise_seed
+
     rgb = cond.image[..., :3] * cond.image[..., 3:] + (1 - cond.image[..., 3:])
     x = g.resize(rgb.permute(2, 0, 1)[None], (8, 8))
+    size = g.image_encoder.config.image_size
     with torch.no_grad():
-        clip_in = torch.nn.functional.interpolate(x, size=(g.image_encoder.config.image_size,) * 2, mode="bilinear",
-                                                  align_corners=False, antialias=True)
-        emb = g.image_encoder((clip_in - g.clip_mean) / g.clip_std).image_embeds[:, None]
+        if clip == "pil":
+            clip_in = _clip_by_hand(x, size, CLIP_MEAN, CLIP_STD)
+        else:
+            clip_in = torch.nn.functional.interpolate(x, size=(size,) * 2, mode="bilinear", align_corners=False,
+                                                      antialias=True)
+            clip_in = (clip_in - g.clip_mean) / g.clip_std
+        emb = g.image_encoder(clip_in).image_embeds[:, None]
         cam = zero123_camera(*cond.relative_camera(batch))
         tokens = g.cc_projection(torch.cat([emb.expand(batch, -1, -1), cam[:, None]], -1))
-        lat = g.vae.encode(x * 2 - 1).latent_dist.mode().expand(batch, -1, -1, -1)
-    return tokens, lat
+        post = g.vae.encode(x * 2 - 1).latent_dist
+        if latent == "mode":
+            lat = post.mode()
+        else:
+            seed = g.cfg.seed if g.cfg.zero123.reference_seed is None else g.cfg.zero123.reference_seed
+            eps = torch.randn(post.mean.shape[1:], generator=torch.Generator().manual_seed(
+                reference_noise_seed(seed, x[0])))
+            lat = post.mean + post.std * eps
+    return tokens, lat.expand(batch, -1, -1, -1)
 
 
 def test_cfg_batch_is_uncond_then_cond_and_uncond_zeroes_the_image_conditioning(z123):
@@ -193,3 +222,74 @@ def test_refine_is_sdedit_from_strength(z123):
     assert a.shape == (2, 8, 8, 3) and torch.equal(a, b) and not torch.allclose(a, same)
     with pytest.raises(ValueError, match="strength"):
         z123.refine(renders, cond, strength=1.5)
+
+
+@pytest.mark.parametrize("clip, latent", [("pil", "mode"), ("tensor", "sample"), ("tensor", "mode")])
+def test_reference_conditioning_modes_match_hand_computation(z123, clip, latent):
+    g = build_guidance(z123.cfg.with_(zero123={"clip_preprocess": clip, "reference_latent": latent}))
+    cond = _cond()
+    tokens2, lat2 = g.encode_condition(cond, 2)
+    tokens, lat = _hand_conditioning(g, cond, 2, clip=clip, latent=latent)
+    assert torch.allclose(tokens2[2:], tokens, atol=1e-5) and torch.allclose(lat2[2:], lat, atol=1e-5)
+
+
+def test_reference_sample_is_seeded_by_content_and_differs_from_the_mode(z123):
+    img = torch.rand(3, 8, 8, 3, generator=torch.Generator().manual_seed(11))
+    _, lat = z123.embed_reference(img)
+    _, one = build_guidance(z123.cfg).embed_reference(img[1])        # same image alone, in a fresh guidance
+    torch.testing.assert_close(lat[1:2], one, rtol=0, atol=1e-5)     # batch position does not matter
+    _, mode = build_guidance(z123.cfg.with_(zero123={"reference_latent": "mode"})).embed_reference(img)
+    assert (lat - mode).abs().max() > 1e-3
+    _, other = build_guidance(z123.cfg.with_(zero123={"reference_seed": 99})).embed_reference(img)
+    assert (other - lat).abs().max() > 1e-3
+    _, again = build_guidance(z123.cfg.with_(seed=5, zero123={"reference_seed": 99})).embed_reference(img)
+    assert torch.equal(again, other)                                  # reference_seed, not seed, when given
+    with pytest.raises(Exception, match="reference_latent"):
+        GuidanceConfig(type="zero123", zero123={"reference_latent": "mean"})
+
+
+def test_clip_preprocessing_matches_upstream_by_hand():
+    """clip_pixels_pil == the hand computation at Zero123's real size (256 -> 224), and the old bilinear
+    resize differs from it (figure in docs/guide/guidance.md)."""
+    from transformers import CLIPImageProcessorPil
+
+    from motion4d.guidance.zero123 import CLIP_MEAN, CLIP_STD, clip_pixels_pil
+
+    x = torch.rand(2, 3, 256, 256, generator=torch.Generator().manual_seed(3))
+    proc = CLIPImageProcessorPil(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224},
+                                 image_mean=list(CLIP_MEAN), image_std=list(CLIP_STD))
+    got = clip_pixels_pil(x, proc)
+    want = _clip_by_hand(x, 224, CLIP_MEAN, CLIP_STD)
+    assert got.shape == (2, 3, 224, 224) and torch.equal(got, want)
+    old = torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear", align_corners=False, antialias=True)
+    old = (old - torch.tensor(CLIP_MEAN)[:, None, None]) / torch.tensor(CLIP_STD)[:, None, None]
+    assert (old - want).abs().mean() > 1e-3
+
+
+def test_camera_variant_is_detected_from_the_checkpoint(tmp_path):
+    import json
+    import shutil
+
+    from motion4d.guidance.zero123 import detect_zero123_variant
+
+    plain = tiny_zero123()
+    assert detect_zero123_variant(plain, str(plain)) == (None, "no _name_or_path or model id that names it")
+    assert detect_zero123_variant(plain, "ashawkey/stable-zero123-diffusers")[0] == "stable-zero123"
+    assert detect_zero123_variant(plain, "zero123-xl")[0] == "zero123"
+    stable = tmp_path / "mine"
+    shutil.copytree(plain, stable)
+    index = json.loads((stable / "model_index.json").read_text())
+    (stable / "model_index.json").write_text(json.dumps({**index, "_name_or_path": "/ckpt/stable_zero123_c"}))
+    assert detect_zero123_variant(stable, str(stable)) == ("stable-zero123",
+                                                           "model_index.json _name_or_path '/ckpt/stable_zero123_c'")
+    cam = Condition(image=torch.rand(8, 8, 3), elevation=5, azimuth=60, radius=2)
+    with pytest.warns(UserWarning, match=r"looks like stable-zero123 .* but type=zero123; its camera vector "
+                                         r"follows type \(zero123\). Set type: stable-zero123"):
+        g = build_guidance(GuidanceConfig(type="zero123", model=str(stable), height=8, width=8))
+        g(torch.rand(1, 8, 8, 3), cam, step=0)
+    assert g.detected_variant == "stable-zero123"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                                  # agreeing type: no warning
+        build_guidance(GuidanceConfig(type="stable-zero123", model=str(stable), height=8, width=8)).load()

@@ -56,6 +56,8 @@ def register(sub) -> None:
     c.add_argument("path", help="checkpoint-N folder, spatial/ or temporal/ folder, lora/ folder or N_unet.pt file")
     c.add_argument("out", help="output folder")
     c.add_argument("--base-model", default="zeroscope", help="base model the LoRA was trained on (default zeroscope)")
+    c.add_argument("--spatial-index", type=int, metavar="K",
+                   help="multi-video checkpoints: convert the spatial LoRA of training video K (0-based)")
     c.set_defaults(func=_convert)
 
 
@@ -87,6 +89,8 @@ def _generate(args: argparse.Namespace) -> int:
         height=args.height, steps=args.steps, guidance=args.guidance, negative_prompt=args.negative_prompt,
         fps=args.fps, device=args.device, precision=args.precision, allow_base_mismatch=args.allow_base_mismatch,
         scheduler=args.scheduler)
+    for note in res.notes:
+        print(note)
     print(f"generated {args.frames} frames at {args.width}x{args.height} (seed {res.seed})")
     for key in ("mp4", "gif", "frames", "settings"):
         print(f"  {key}: {res.paths[key]}")
@@ -96,8 +100,11 @@ def _generate(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from motion4d.video.convert import convert_motiondirector
 
-    written = convert_motiondirector(args.path, args.out, base_model=args.base_model)
+    written = convert_motiondirector(args.path, args.out, base_model=args.base_model,
+                                     spatial_index=args.spatial_index)
     print(f"converted MotionDirector checkpoint {args.path}")
     for name, path in written.items():
         print(f"  {name}: {path}")
+    for note in written.notes:
+        print(f"  note: {note}")
     return 0

@@ -23,7 +23,8 @@ import importlib
 from motion4d.guidance.base import (CFG_FORMS, Guidance, SDSStep, cfg_combine, clean_grad, predicted_eps, sds_loss,
                                     sds_weight)
 from motion4d.guidance.condition import Condition, RenderSpec, to_bchw
-from motion4d.guidance.config import GuidanceConfig, MVDreamOptions, PromptOptions, VideoOptions, VSDOptions, build_guidance
+from motion4d.guidance.config import (GuidanceConfig, MVDreamOptions, PromptOptions, VideoOptions, VSDOptions,
+                                      Zero123Options, build_guidance)
 from motion4d.guidance.hybrid import HybridConfig, HybridPlan, HybridScheduler, HybridSDS
 from motion4d.guidance.registry import GUIDANCES, GuidanceType, guidance_class
 from motion4d.guidance.schedules import Constant, Linear, Ramp, Schedule, Stepped, TimestepSampler
@@ -31,7 +32,7 @@ from motion4d.guidance.text import TextGuidance
 
 _LAZY = {
     "Zero123Guidance": "motion4d.guidance.zero123", "StableZero123Guidance": "motion4d.guidance.zero123",
-    "zero123_camera": "motion4d.guidance.zero123",
+    "zero123_camera": "motion4d.guidance.zero123", "detect_zero123_variant": "motion4d.guidance.zero123",
     "StableDiffusionGuidance": "motion4d.guidance.stable_diffusion", "VSDGuidance": "motion4d.guidance.vsd",
     "MVDreamGuidance": "motion4d.guidance.mvdream", "mvdream_camera": "motion4d.guidance.mvdream",
     "MultiViewUNetModel": "motion4d.guidance.mv_unet",
@@ -41,8 +42,8 @@ _LAZY = {
 __all__ = ["CFG_FORMS", "Condition", "Guidance", "SDSStep", "TextGuidance", "RenderSpec", "cfg_combine",
            "clean_grad", "predicted_eps", "sds_loss", "sds_weight", "to_bchw", "GUIDANCES", "GuidanceType",
            "guidance_class", "GuidanceConfig", "MVDreamOptions", "PromptOptions", "VideoOptions", "VSDOptions",
-           "build_guidance", "HybridConfig", "HybridPlan", "HybridScheduler", "HybridSDS", "Schedule", "Constant",
-           "Ramp", "Linear", "Stepped", "TimestepSampler", *_LAZY]
+           "Zero123Options", "build_guidance", "HybridConfig", "HybridPlan", "HybridScheduler", "HybridSDS",
+           "Schedule", "Constant", "Ramp", "Linear", "Stepped", "TimestepSampler", *_LAZY]
 
 
 def __getattr__(name: str):

@@ -29,8 +29,8 @@ from motion4d.guidance.base import CFG_FORMS, WEIGHTINGS
 from motion4d.guidance.registry import GUIDANCES
 from motion4d.guidance.schedules import TIMESTEP_MODES, Schedule
 
-__all__ = ["GuidanceConfig", "VSDOptions", "MVDreamOptions", "VideoOptions", "PromptOptions", "build_guidance",
-           "REMOVED_KEYS"]
+__all__ = ["GuidanceConfig", "VSDOptions", "MVDreamOptions", "VideoOptions", "PromptOptions", "Zero123Options",
+           "build_guidance", "REMOVED_KEYS"]
 
 # keys that no longer exist, with what replaced them (motion4d.config reports them by name)
 REMOVED_KEYS = {"weight": "a guidance returns unweighted losses; set the loss weight where the loss is used: "
@@ -58,6 +58,31 @@ class PromptOptions:
     front_threshold: float = 45.0
     back_threshold: float = 45.0
     overhead_threshold: float = 60.0
+
+
+@dataclass
+class Zero123Options:
+    """Reference conditioning of the zero123 family (zero123, stable-zero123).
+
+    ``reference_latent``: ``sample`` draws one sample of the reference's VAE posterior, as DreamGaussian and
+    DreamGaussian4D do (default); ``mode`` takes the posterior mode (threestudio). The sample is drawn once per
+    reference image from a generator seeded with ``reference_seed`` (None = the guidance ``seed``) and the
+    image's content, so it is the same on every run, after a resume, and whatever the order images arrive in.
+    ``clip_preprocess``: ``pil`` goes through a uint8 PIL image, bicubic resize and centre crop (transformers'
+    ``CLIPImageProcessorPil`` with the checkpoint's ``feature_extractor`` config: what the upstream pipelines
+    feed CLIP; default); ``tensor`` resizes the float image bilinearly with antialiasing (motion4d's former path).
+    """
+
+    reference_latent: str = "sample"
+    reference_seed: int | None = None
+    clip_preprocess: str = "pil"
+
+    def __post_init__(self) -> None:
+        check_choice("zero123.reference_latent", self.reference_latent, ("sample", "mode"))
+        check_choice("zero123.clip_preprocess", self.clip_preprocess, ("pil", "tensor"))
+        if self.reference_seed is not None and (isinstance(self.reference_seed, bool)
+                                                or not isinstance(self.reference_seed, int)):
+            raise ConfigError(f"zero123.reference_seed must be an integer or null, got {self.reference_seed!r}")
 
 
 @dataclass
@@ -141,6 +166,7 @@ class GuidanceConfig:
         precision: auto | fp32 | fp16 | bf16 (auto = fp16 on CUDA, fp32 on CPU).
         device: auto | cpu | cuda[:N].
         seed: seed of the guidance's noise / timestep generator.
+        zero123: reference conditioning of zero123 / stable-zero123 (:class:`Zero123Options`).
     """
 
     _removed_keys = REMOVED_KEYS
@@ -165,11 +191,12 @@ class GuidanceConfig:
     vsd: VSDOptions = field(default_factory=VSDOptions)
     mvdream: MVDreamOptions = field(default_factory=MVDreamOptions)
     video: VideoOptions = field(default_factory=VideoOptions)
+    zero123: Zero123Options = field(default_factory=Zero123Options)
 
     def __post_init__(self) -> None:
         check_choice("type", self.type, tuple(GUIDANCES))
         for key, section in (("prompt", PromptOptions), ("vsd", VSDOptions), ("mvdream", MVDreamOptions),
-                             ("video", VideoOptions)):
+                             ("video", VideoOptions), ("zero123", Zero123Options)):
             value = getattr(self, key)
             if isinstance(value, dict):
                 try:

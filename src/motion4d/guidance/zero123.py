@@ -12,9 +12,13 @@ Compatible with ``ashawkey/zero123-xl-diffusers`` and ``ashawkey/stable-zero123-
 
 Conditioning (research notes, hybrid_sds_threestudio.md §3.1 and dg4d.md §4.1):
 
-* cross-attention: one token ``CCProjection([clip_image_embeds (768), camera (4)])``;
-* channels: the reference image's VAE latent (posterior mode, **not** multiplied by the scaling
-  factor) concatenated to the noisy latent (4 + 4 = 8 UNet input channels);
+* cross-attention: one token ``CCProjection([clip_image_embeds (768), camera (4)])``; CLIP sees the reference
+  as upstream feeds it (``zero123.clip_preprocess: pil``): uint8 PIL image (truncated, like torchvision's
+  ``to_pil_image``), bicubic resize of the short side and centre crop, CLIP mean/std;
+* channels: the reference image's VAE latent (**not** multiplied by the scaling factor) concatenated to the
+  noisy latent (4 + 4 = 8 UNet input channels). ``zero123.reference_latent: sample`` (default) draws one
+  posterior sample as DreamGaussian/DreamGaussian4D do, seeded by ``zero123.reference_seed`` (else ``seed``)
+  and the image content; ``mode`` takes the posterior mode as threestudio does;
 * CFG (standard form), batch order (uncond, cond): the unconditional half zeroes both the token and
   the concat latent.
 
@@ -23,10 +27,17 @@ Camera vector, relative to the reference view (Zero123 polar angle = 90 deg - mo
 
     zero123 / zero123-xl : [deg2rad(-d_elev), sin(deg2rad(d_azim)), cos(deg2rad(d_azim)), d_radius]
     stable-zero123       : [deg2rad(-d_elev), sin(deg2rad(d_azim)), cos(deg2rad(d_azim)), deg2rad(90 - ref_elev)]
+
+The two checkpoints have the same architecture; upstream picks the camera by the model it loads. The camera here
+follows the configured ``type``; :func:`detect_zero123_variant` reads the checkpoint's names (``_name_or_path`` in
+its configs, the model id) and a mismatch with ``type`` is warned about when the model loads.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +46,10 @@ import torch.nn.functional as F
 
 from motion4d.guidance.base import Guidance
 from motion4d.guidance.condition import Condition, to_bchw
+from motion4d.guidance.config import Zero123Options
 
-__all__ = ["Zero123Guidance", "StableZero123Guidance", "zero123_camera", "CLIPCameraProjection", "CLIP_MEAN", "CLIP_STD"]
+__all__ = ["Zero123Guidance", "StableZero123Guidance", "zero123_camera", "CLIPCameraProjection", "CLIP_MEAN",
+           "CLIP_STD", "detect_zero123_variant", "clip_pixels_pil", "reference_noise_seed"]
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -60,6 +73,56 @@ def zero123_camera(d_elevation: torch.Tensor, d_azimuth: torch.Tensor, d_radius:
     else:
         raise ValueError(f"zero123 variant {variant!r} is not one of zero123, stable-zero123")
     return torch.stack([torch.deg2rad(-d_el), torch.sin(d_az), torch.cos(d_az), last], dim=-1)
+
+
+_STABLE = re.compile(r"stable[-_ ]?zero[-_ ]?123|zero[-_ ]?123[-_ ]?(sai|stable)")
+_PLAIN = re.compile(r"zero[-_ ]?123|zero[-_ ]?1[-_ ]?to[-_ ]?3")
+
+
+def detect_zero123_variant(root: str | Path, model: str | None = None) -> tuple[str | None, str]:
+    """``(variant, evidence)``: ``"stable-zero123"``, ``"zero123"`` or ``None`` (cannot tell) for the checkpoint
+    folder ``root`` loaded as ``model`` (registry key, hub id or folder).
+
+    Evidence, first conclusive wins: the ``_name_or_path`` recorded in ``model_index.json`` and in the
+    ``clip_camera_projection`` / ``unet`` configs, then ``model`` when it is a registry key or hub id (a local
+    folder's own name is not evidence)."""
+    root = Path(root)
+    names = []
+    for rel in ("model_index.json", "clip_camera_projection/config.json", "unet/config.json"):
+        f = root / rel
+        try:
+            value = json.loads(f.read_text()).get("_name_or_path") if f.is_file() else None
+        except (OSError, ValueError):
+            value = None
+        if isinstance(value, str) and value:
+            names.append((value, f"{rel} _name_or_path {value!r}"))
+    if model and not Path(model).expanduser().exists():
+        names.append((model, f"model id {model!r}"))
+    for value, why in names:
+        low = value.lower()
+        if _STABLE.search(low):
+            return "stable-zero123", why
+        if _PLAIN.search(low):
+            return "zero123", why
+    return None, "no _name_or_path or model id that names it"
+
+
+def reference_noise_seed(seed: int, image: torch.Tensor) -> int:
+    """Seed of the posterior sample of one reference ``image`` (any shape): ``seed`` mixed with a hash of the
+    image's float32 values, so the same image gets the same latent in any batch, order or resumed run."""
+    data = image.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
+    digest = int.from_bytes(hashlib.sha256(data).digest()[:8], "little")
+    return (digest ^ (int(seed) * 0x9E3779B97F4A7C15)) % (2 ** 63)
+
+
+def clip_pixels_pil(x: torch.Tensor, processor) -> torch.Tensor:
+    """CLIP input ``[B, 3, S, S]`` (float32) of images ``x`` ``[B, 3, H, W]`` in [0, 1], as the upstream Zero123
+    pipelines make it: ``uint8 = trunc(255 x)`` (torchvision's ``to_pil_image``), then ``processor`` (a
+    transformers ``CLIPImageProcessorPil``: PIL bicubic resize of the short side, centre crop, /255, mean/std)."""
+    from PIL import Image
+
+    u8 = (x.detach().float().clamp(0, 1) * 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return processor(images=[Image.fromarray(a) for a in u8], return_tensors="pt").pixel_values.float()
 
 
 def _projection_class():
@@ -140,23 +203,54 @@ class Zero123Guidance(Guidance):
             mean, std = data.get("image_mean", mean), data.get("image_std", std)
         self.register_buffer("clip_mean", torch.tensor(mean).reshape(1, 3, 1, 1).to(dev), persistent=False)
         self.register_buffer("clip_std", torch.tensor(std).reshape(1, 3, 1, 1).to(dev), persistent=False)
+        self.clip_processor = self._clip_processor(pre)
+        self.detected_variant, evidence = detect_zero123_variant(root, self.cfg.model)
+        if self.detected_variant not in (None, self.variant):
+            warnings.warn(f"{name}: the checkpoint {self.cfg.model!r} looks like {self.detected_variant} ({evidence}), "
+                          f"but type={self.variant}; its camera vector follows type ({self.variant}). Set type: "
+                          f"{self.detected_variant} if that is the model", stacklevel=2)
+
+    def _clip_processor(self, config_file: Path):
+        """transformers' PIL-backed CLIP processor from ``feature_extractor`` (else CLIP's defaults), sized for
+        this image encoder."""
+        from transformers import CLIPImageProcessorPil
+
+        size = int(self.image_encoder.config.image_size)
+        kw = {"size": {"shortest_edge": size}, "crop_size": {"height": size, "width": size}}
+        if not config_file.is_file():
+            return CLIPImageProcessorPil(image_mean=list(CLIP_MEAN), image_std=list(CLIP_STD), **kw)
+        proc = CLIPImageProcessorPil.from_pretrained(str(config_file.parent))
+        crop = proc.crop_size or {}
+        if (crop.get("height"), crop.get("width")) != (size, size):  # a config for another encoder size
+            proc = CLIPImageProcessorPil.from_pretrained(str(config_file.parent), **kw)
+        return proc
 
     # -- reference embeddings ------------------------------------------------------------------
     @torch.no_grad()
     def embed_reference(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(clip_embeds [R, 1, 768], ref_latents [R, 4, h, w])`` of reference image(s) in [0, 1].
 
-        The latent is the VAE posterior mode **without** the scaling factor (how Zero123 was trained).
+        The latent is **not** multiplied by the scaling factor (how Zero123 was trained): one posterior sample
+        per image (``zero123.reference_latent: sample``, seeded by :func:`reference_noise_seed`) or the mode.
         """
         self.load()
+        opts = getattr(self.cfg, "zero123", None) or Zero123Options()
         x = to_bchw(image, "condition.image").to(self.device_, torch.float32)
         x = self.resize(x, (self.cfg.height, self.cfg.width))
-        size = self.image_encoder.config.image_size
-        clip_in = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        clip_in = ((clip_in - self.clip_mean) / self.clip_std).to(self.dtype)
-        emb = self.image_encoder(clip_in).image_embeds.float()[:, None]
-        lat = self.vae.encode((x * 2 - 1).to(self.dtype)).latent_dist.mode().float()
-        return emb, lat
+        if opts.clip_preprocess == "pil":
+            clip_in = clip_pixels_pil(x, self.clip_processor).to(self.device_)
+        else:
+            size = self.image_encoder.config.image_size
+            clip_in = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+            clip_in = (clip_in - self.clip_mean) / self.clip_std
+        emb = self.image_encoder(clip_in.to(self.dtype)).image_embeds.float()[:, None]
+        posterior = self.vae.encode((x * 2 - 1).to(self.dtype)).latent_dist
+        if opts.reference_latent == "mode":
+            return emb, posterior.mode().float()
+        seed = self.cfg.seed if opts.reference_seed is None else opts.reference_seed
+        noise = torch.stack([torch.randn(posterior.mean.shape[1:], generator=torch.Generator().manual_seed(
+            reference_noise_seed(seed, img))) for img in x])
+        return emb, (posterior.mean.float() + posterior.std.float() * noise.to(self.device_))
 
     def _reference(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Cached :meth:`embed_reference` (up to 256 images: every frame of a reference video)."""

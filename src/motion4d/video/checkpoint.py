@@ -5,7 +5,8 @@ File layout (one adapter per file)::
     tensors   "<module>.lora_A.weight" [r, in_features], "<module>.lora_B.weight" [out_features, r]   (float32)
               e.g. "down_blocks.0.temp_attentions.0.transformer_blocks.0.attn1.to_q.lora_A.weight"
     metadata  format="motion4d-lora", format_version="1", motion4d_version, path ("spatial" | "temporal"),
-              adapter_name, rank, alpha, dropout, target_modules (regex), num_layers,
+              adapter_name, rank, alpha, rank_pattern and alpha_pattern (JSON {module: value} for layers whose
+              rank/alpha differ from rank/alpha; "{}" when all agree), dropout, target_modules (regex), num_layers,
               base_model (hub id or folder), base_model_fingerprint (UNet architecture hash),
               base_model_probe (JSON list of a few base weights), source, extra (JSON)
 
@@ -37,7 +38,7 @@ from motion4d.video.backbones.unet3d import unet_fingerprint, weights_probe
 from motion4d.video.lora import PATH_TARGETS, AdapterInfo, get_lora, target_module_names
 
 __all__ = ["FORMAT", "LoRACheckpoint", "save_lora", "save_adapter", "read_lora", "load_lora", "check_base",
-           "read_peft_lora", "load_lora_file", "apply_checkpoint"]
+           "read_peft_lora", "load_lora_file", "apply_checkpoint", "rank_layout"]
 
 FORMAT = "motion4d-lora"
 FORMAT_VERSION = "1"
@@ -61,6 +62,12 @@ class LoRACheckpoint:
     motion4d_version: str = __version__
     extra: dict = field(default_factory=dict)
     file: Path | None = None
+    rank_pattern: dict[str, int] = field(default_factory=dict)
+    alpha_pattern: dict[str, float] = field(default_factory=dict)
+
+    def layer_rank(self, module: str) -> int:
+        """Rank of layer ``module``: its ``rank_pattern`` entry, else ``rank``."""
+        return self.rank_pattern.get(module, self.rank)
 
     @property
     def layer_names(self) -> list[str]:
@@ -75,7 +82,24 @@ class LoRACheckpoint:
             "base_model_fingerprint": self.base_model_fingerprint,
             "base_model_probe": json.dumps(self.base_model_probe) if self.base_model_probe is not None else "",
             "source": self.source, "extra": json.dumps(self.extra),
+            "rank_pattern": json.dumps(self.rank_pattern), "alpha_pattern": json.dumps(self.alpha_pattern),
         }
+
+
+def rank_layout(tensors: dict[str, torch.Tensor], alpha_equals_rank: bool = True
+                ) -> tuple[int, dict[str, int], dict[str, float]]:
+    """``(rank, rank_pattern, alpha_pattern)`` of peft-style ``tensors``: ``rank`` is the most common layer rank
+    (the larger one on a tie), ``rank_pattern`` lists the layers with another rank, and ``alpha_pattern`` gives
+    those layers alpha = their rank when ``alpha_equals_rank`` (scale 1 everywhere, MotionDirector's convention)."""
+    from collections import Counter
+
+    ranks = {k[: -len(".lora_A.weight")]: int(v.shape[0]) for k, v in tensors.items() if k.endswith(".lora_A.weight")}
+    if not ranks:
+        raise ValueError("no '<module>.lora_A.weight' tensors: not a LoRA state dict")
+    counts = Counter(ranks.values())
+    rank = max(counts, key=lambda r: (counts[r], r))
+    pattern = {m: r for m, r in ranks.items() if r != rank}
+    return rank, pattern, ({m: float(r) for m, r in pattern.items()} if alpha_equals_rank else {})
 
 
 def save_lora(ckpt: LoRACheckpoint, file: str | Path) -> Path:
@@ -100,7 +124,8 @@ def save_adapter(unet, name: str, file: str | Path, *, base_model: str, source: 
     ckpt = LoRACheckpoint(tensors=lora.state_dict(name), path=info.path, rank=info.rank, alpha=info.alpha,
                           base_model=base_model, base_model_fingerprint=unet_fingerprint(unet),
                           base_model_probe=weights_probe(unet), target_modules=info.target_modules,
-                          adapter_name=name, dropout=info.dropout, source=source, extra=dict(extra or {}))
+                          adapter_name=name, dropout=info.dropout, source=source, extra=dict(extra or {}),
+                          rank_pattern=dict(info.rank_pattern), alpha_pattern=dict(info.alpha_pattern))
     return save_lora(ckpt, file)
 
 
@@ -131,13 +156,19 @@ def read_lora(file: str | Path) -> LoRACheckpoint:
     if meta.get("path") not in PATH_TARGETS:
         raise ValueError(f"{str(file)!r}: path type {meta.get('path')!r} is not one of {', '.join(PATH_TARGETS)}")
     probe = meta.get("base_model_probe") or ""
+    try:
+        patterns = {k: json.loads(meta.get(k) or "{}") for k in ("rank_pattern", "alpha_pattern")}
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{str(file)!r}: unreadable rank_pattern/alpha_pattern metadata ({e})") from None
     ckpt = LoRACheckpoint(
         tensors=tensors, path=meta["path"], rank=int(meta["rank"]), alpha=float(meta["alpha"]),
         base_model=meta.get("base_model", ""), base_model_fingerprint=meta.get("base_model_fingerprint", ""),
         base_model_probe=json.loads(probe) if probe else None, target_modules=meta.get("target_modules", ""),
         adapter_name=meta.get("adapter_name", ""), dropout=float(meta.get("dropout", "0.0")),
         source=meta.get("source", ""), motion4d_version=meta.get("motion4d_version", ""),
-        extra=json.loads(meta.get("extra") or "{}"), file=file)
+        extra=json.loads(meta.get("extra") or "{}"), file=file,
+        rank_pattern={k: int(v) for k, v in patterns["rank_pattern"].items()},
+        alpha_pattern={k: float(v) for k, v in patterns["alpha_pattern"].items()})
     _check_tensors(ckpt)
     return ckpt
 
@@ -148,9 +179,14 @@ def _check_tensors(ckpt: LoRACheckpoint) -> None:
         a, b = ckpt.tensors.get(f"{name}.lora_A.weight"), ckpt.tensors.get(f"{name}.lora_B.weight")
         if b is None:
             raise ValueError(f"{where}: layer {name} has lora_A but no lora_B")
-        if a.ndim != 2 or b.ndim != 2 or a.shape[0] != ckpt.rank or b.shape[1] != ckpt.rank:
+        r = ckpt.layer_rank(name)
+        if a.ndim != 2 or b.ndim != 2 or a.shape[0] != r or b.shape[1] != r:
             raise ValueError(f"{where}: layer {name} has shapes A {tuple(a.shape)}, B {tuple(b.shape)}, which do "
-                             f"not match its rank {ckpt.rank}")
+                             f"not match its rank {r}")
+    unknown = sorted((set(ckpt.rank_pattern) | set(ckpt.alpha_pattern)) - set(ckpt.layer_names))
+    if unknown:
+        raise ValueError(f"{where}: rank_pattern/alpha_pattern name {len(unknown)} layer(s) the file has no weights "
+                         f"for, e.g. {unknown[0]!r}")
     if 2 * len(ckpt.layer_names) != len(ckpt.tensors):
         raise ValueError(f"{where}: expected only lora_A/lora_B pairs, found {len(ckpt.tensors)} tensors for "
                          f"{len(ckpt.layer_names)} layers")
@@ -217,7 +253,8 @@ def apply_checkpoint(unet, ckpt: LoRACheckpoint, name: str, scale: float = 1.0) 
         raise ValueError(f"an adapter named {name!r} is already loaded; pass another name")
     every = set(target_module_names(unet, ckpt.path))
     modules = None if set(ckpt.layer_names) == every else ckpt.layer_names
-    info = lora.add(name, ckpt.path, rank=ckpt.rank, alpha=ckpt.alpha, dropout=0.0, modules=modules)
+    info = lora.add(name, ckpt.path, rank=ckpt.rank, alpha=ckpt.alpha, dropout=0.0, modules=modules,
+                    rank_pattern=ckpt.rank_pattern, alpha_pattern=ckpt.alpha_pattern)
     lora.load_state_dict(name, ckpt.tensors)
     lora.set_scale(name, scale)
     return info
@@ -226,7 +263,9 @@ def apply_checkpoint(unet, ckpt: LoRACheckpoint, name: str, scale: float = 1.0) 
 def read_peft_lora(file: str | Path, unet) -> LoRACheckpoint:
     """A LoRA safetensors file from another tool as a :class:`LoRACheckpoint` for ``unet``: keys cleaned of a
     ``unet.``/``base_model.model.`` prefix; its path ("temporal"/"spatial") is the one whose layers hold every
-    adapted module (``ValueError`` otherwise, or for mixed ranks, or for keys that are not LoRA pairs)."""
+    adapted module (``ValueError`` otherwise, or for keys that are not LoRA pairs). Mixed ranks become a
+    ``rank_pattern``; alpha is the ``lora_alpha``/``alpha`` metadata for every layer (peft's meaning: scale
+    alpha / layer rank) or, without it, each layer's own rank (scale 1)."""
     from safetensors import safe_open
 
     file = Path(file).expanduser()
@@ -247,17 +286,16 @@ def read_peft_lora(file: str | Path, unet) -> LoRACheckpoint:
     modules = sorted({k.rsplit(".lora_", 1)[0] for k in tensors if ".lora_A." in k})
     if not modules:
         raise ValueError(f"{str(file)!r} holds no '<module>.lora_A.weight' keys; not a LoRA checkpoint")
-    ranks = {int(tensors[f"{m}.lora_A.weight"].shape[0]) for m in modules}
-    if len(ranks) != 1:
-        raise ValueError(f"{str(file)!r}: mixed LoRA ranks {sorted(ranks)} are not supported")
-    rank = ranks.pop()
+    alpha_meta = meta.get("lora_alpha", meta.get("alpha"))
+    rank, rank_pattern, alpha_pattern = rank_layout(tensors, alpha_equals_rank=alpha_meta is None)
     path = next((p for p in PATH_TARGETS if set(modules) <= set(target_module_names(unet, p))), None)
     if path is None:
         raise ValueError(f"{str(file)!r} adapts layers outside one LoRA path of this model, e.g. {modules[0]!r}; "
                          f"motion4d loads LoRAs on the {' or '.join(PATH_TARGETS)} layers only")
-    ckpt = LoRACheckpoint(tensors=tensors, path=path, rank=rank, alpha=float(meta.get("lora_alpha",
-                          meta.get("alpha", rank))), base_model="", base_model_fingerprint="", file=file,
-                          source=meta.get("source", "peft-style safetensors"))
+    alpha = float(rank if alpha_meta is None else alpha_meta)
+    ckpt = LoRACheckpoint(tensors=tensors, path=path, rank=rank, alpha=alpha,
+                          base_model="", base_model_fingerprint="", file=file, rank_pattern=rank_pattern,
+                          alpha_pattern=alpha_pattern, source=meta.get("source", "peft-style safetensors"))
     _check_tensors(ckpt)
     return ckpt
 

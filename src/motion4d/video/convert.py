@@ -8,9 +8,19 @@ i-th targeted Linear layer in the UNet's module-traversal order, which is exactl
 ``torch.load(weights_only=True)`` (no code execution), its length and every shape are checked against the base
 UNet, and a mismatch is refused. LoRA scale is 1 (alpha = rank).
 
+Layers may have different ranks: MotionDirector's ``LoraInjectedLinear`` lowers the rank of a layer whose
+``min(in, out)`` is below the requested rank, so a rank-48 training holds ranks 48 and 32. The converted file keeps
+each layer's rank (``rank_pattern``, with alpha = that rank: scale 1 everywhere).
+
+Multi-video trainings without ``single_spatial_lora`` save one spatial LoRA per training video in one file: per
+layer, N consecutive (up, down) pairs, video 0 first (pair ``j * N + k`` is video k's LoRA of layer j). Such a file
+is reported and skipped unless ``spatial_index=K`` picks video K's LoRA; the temporal path converts either way.
+
 ``cached_latents/cached_K.pt`` (the clip MotionDirector cached, used for its noise prior) is converted too when it
 is found next to the checkpoint: ``OUT/reference.safetensors`` with ``latents`` [C, F, h, w], usable as
-``--noise-prior-video``.
+``--noise-prior-video``, and, when MotionDirector stored it, ``inversion_noise`` [C, F, h, w] with metadata
+``inversion_steps`` (MotionDirector always inverts with 50 DDIM steps; ``generate-video`` uses the stored noise
+when its step count matches ``--steps``).
 """
 from __future__ import annotations
 
@@ -20,11 +30,25 @@ from pathlib import Path
 import torch
 
 from motion4d.utils.io import atomic_path
-from motion4d.video.checkpoint import LoRACheckpoint, save_lora
+from motion4d.video.checkpoint import LoRACheckpoint, rank_layout, save_lora
 from motion4d.video.lora import PATH_TARGETS, target_module_names
 
 __all__ = ["find_motiondirector_files", "read_motiondirector_list", "motiondirector_to_state_dict",
-           "convert_motiondirector", "base_unet_skeleton"]
+           "convert_motiondirector", "base_unet_skeleton", "spatial_video_count", "select_video",
+           "ConvertResult", "MOTIONDIRECTOR_INVERSION_STEPS"]
+
+MOTIONDIRECTOR_INVERSION_STEPS = 50  # MotionDirector_train.py caches a 50-step DDIM inversion
+
+
+class ConvertResult(dict):
+    """``{name: written path}`` (``spatial``, ``temporal``, ``reference``) plus ``notes`` (one line each, for the
+    user: e.g. a multi-video spatial file that was skipped) and ``spatial_videos`` (per-video spatial LoRAs in the
+    spatial file: 1 for an ordinary file, 0 when there is none)."""
+
+    def __init__(self):
+        super().__init__()
+        self.notes: list[str] = []
+        self.spatial_videos = 0
 
 
 def _lora_file(folder: Path) -> Path | None:
@@ -121,7 +145,8 @@ def base_unet_skeleton(base_model: str | None = "zeroscope"):
 def motiondirector_to_state_dict(tensors: list[torch.Tensor], unet, path: str | None = None,
                                  source: str = "") -> tuple[str, int, dict[str, torch.Tensor]]:
     """Map a MotionDirector list onto peft keys of ``unet``'s ``path`` layers; ``path=None`` infers it from the
-    count. Returns (path, rank, state dict). ``ValueError`` on any count or shape mismatch."""
+    count. Returns (path, most common rank, state dict); layers may differ in rank (see
+    :func:`motion4d.video.checkpoint.rank_layout`). ``ValueError`` on any count or shape mismatch."""
     where = source or "MotionDirector LoRA"
     if len(tensors) % 2:
         raise ValueError(f"{where}: {len(tensors)} tensors, expected (up, down) pairs (an even count)")
@@ -131,14 +156,14 @@ def motiondirector_to_state_dict(tensors: list[torch.Tensor], unet, path: str | 
     if not matches:
         expected = ", ".join(f"{2 * len(layers[k])} for {k}" for k in candidates)
         hint = ""
-        if path == "spatial" and len(layers[path]) and len(tensors) % (2 * len(layers[path])) == 0:
-            hint = (f" It looks like a multi-video spatial file with {len(tensors) // (2 * len(layers[path]))} "
-                    f"interleaved per-video LoRAs, which MotionDirector does not use for inference.")
+        if path == "spatial" and spatial_video_count(tensors, unet) > 1:
+            hint = (f" It is a multi-video spatial file with {spatial_video_count(tensors, unet)} interleaved "
+                    f"per-video LoRAs: pick one with spatial_index (--spatial-index K).")
         raise ValueError(f"{where} holds {len(tensors)} tensors but the base model needs {expected} "
                          f"(2 per adapted layer); it was made for another base model or path.{hint}")
     kind = matches[0]
     modules = dict(unet.named_modules())
-    state, rank = {}, None
+    state = {}
     for i, name in enumerate(layers[kind]):
         up, down = tensors[2 * i], tensors[2 * i + 1]
         base = modules[name]
@@ -148,13 +173,28 @@ def motiondirector_to_state_dict(tensors: list[torch.Tensor], unet, path: str | 
             raise ValueError(f"{where}: pair {i} ({name}) has up {tuple(up.shape)}, down {tuple(down.shape)}, but the "
                              f"base layer is {base.in_features} -> {base.out_features} (expected up "
                              f"[{base.out_features}, r], down [r, {base.in_features}])")
-        if rank is None:
-            rank = r
-        elif r != rank:
-            raise ValueError(f"{where}: pair {i} ({name}) has rank {r}, earlier pairs rank {rank}")
         state[f"{name}.lora_A.weight"] = down.float().contiguous()
         state[f"{name}.lora_B.weight"] = up.float().contiguous()
-    return kind, int(rank), state
+    return kind, rank_layout(state)[0], state
+
+
+def spatial_video_count(tensors: list[torch.Tensor], unet) -> int:
+    """Per-video spatial LoRAs in a MotionDirector list: ``len(tensors) / (2 * spatial layers)`` when that is a
+    whole number (1: an ordinary file), else 0."""
+    n = len(target_module_names(unet, "spatial"))
+    return len(tensors) // (2 * n) if n and tensors and len(tensors) % (2 * n) == 0 else 0
+
+
+def select_video(tensors: list[torch.Tensor], num_videos: int, index: int) -> list[torch.Tensor]:
+    """Video ``index``'s (up, down) pairs of a multi-video spatial list (pair ``j * num_videos + index`` of layer
+    j: MotionDirector nests one wrapper per video inside the previous one and saves them outermost first)."""
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < num_videos:
+        raise ValueError(f"--spatial-index {index!r} is out of range: the spatial file holds {num_videos} per-video "
+                         f"LoRA(s), so the index must be 0..{num_videos - 1}")
+    out = []
+    for pair in range(index, len(tensors) // 2, num_videos):
+        out += [tensors[2 * pair], tensors[2 * pair + 1]]
+    return out
 
 
 def _convert_cached_latents(ckpt_file: Path, out: Path) -> Path | None:
@@ -177,42 +217,79 @@ def _convert_cached_latents(ckpt_file: Path, out: Path) -> Path | None:
             latents = latents[0] if latents.ndim == 5 else latents
             tensors = {"latents": latents.float().contiguous()}
             inv = batch.get("inversion_noise")
+            meta = {"source": str(files[0]), "kind": "video"}
             if isinstance(inv, torch.Tensor):
                 tensors["inversion_noise"] = (inv[0] if inv.ndim == 5 else inv).float().contiguous()
+                meta["inversion_steps"] = str(MOTIONDIRECTOR_INVERSION_STEPS)
             prompt = batch.get("text_prompt")
             caption = prompt[0] if isinstance(prompt, (list, tuple)) and prompt else str(prompt or "")
             target = out / "reference.safetensors"
             with atomic_path(target) as tmp:
-                save_file(tensors, str(tmp), metadata={"source": str(files[0]), "caption": caption, "kind": "video"})
+                save_file(tensors, str(tmp), metadata={**meta, "caption": caption})
             return target
     return None
 
 
 def convert_motiondirector(path: str | Path, out_dir: str | Path, *, base_model: str = "zeroscope",
-                           unet=None) -> dict[str, Path]:
+                           unet=None, spatial_index: int | None = None) -> ConvertResult:
     """Convert the MotionDirector LoRA file(s) under ``path`` into ``out_dir/{spatial,temporal}.safetensors``
     (and ``reference.safetensors`` from ``cached_latents`` when present). ``unet`` may pass the base UNet
-    (else it is built from ``base_model``'s config). Returns ``{name: written path}``."""
+    (else it is built from ``base_model``'s config). ``spatial_index`` picks one per-video LoRA of a multi-video
+    spatial file (see module docstring); every file is checked before anything is written. Returns a
+    :class:`ConvertResult` (``{name: written path}`` with ``notes``)."""
     files = find_motiondirector_files(path)
     lists = {kind: read_motiondirector_list(file) for kind, file in files.items()}  # refuse bad files first
     if unet is None:
         unet = base_unet_skeleton(base_model)
     from motion4d.video.backbones.unet3d import canonical_model_id, unet_fingerprint
 
-    base_id = canonical_model_id(base_model)
-    out = Path(out_dir)
-    written: dict[str, Path] = {}
+    result = ConvertResult()
+    plans = []
     for kind, file in files.items():
-        tensors = lists[kind]
+        tensors, extra = lists[kind], {}
+        n_temporal = 2 * len(target_module_names(unet, "temporal"))
+        videos = spatial_video_count(tensors, unet) if kind == "spatial" or (
+            kind == "auto" and len(tensors) != n_temporal) else 0
+        if videos:
+            kind = "spatial"
+            result.spatial_videos = videos
+            if videos > 1 and spatial_index is None:
+                result.notes.append(f"{file} holds {videos} per-video spatial LoRAs (MotionDirector multi-video "
+                                    f"training); not converted: pass --spatial-index K (0..{videos - 1}) to convert "
+                                    f"video K's appearance LoRA")
+                continue
+            if spatial_index is not None:
+                tensors = select_video(tensors, videos, spatial_index)
+                extra = {"spatial_index": spatial_index, "spatial_videos": videos}
+                if videos > 1:
+                    result.notes.append(f"{file} holds {videos} per-video spatial LoRAs; converted video "
+                                        f"{spatial_index}'s")
+        plans.append((kind, file, tensors, extra))
+    if spatial_index is not None and not result.spatial_videos:
+        raise ValueError(f"--spatial-index {spatial_index} was given but {str(path)!r} has no spatial LoRA file")
+    converted = []
+    for kind, file, tensors, extra in plans:
         real_kind, rank, state = motiondirector_to_state_dict(tensors, unet, None if kind == "auto" else kind,
                                                               source=str(file))
-        if real_kind in written:
+        if real_kind in (k for k, *_ in converted):
             raise ValueError(f"two {real_kind} LoRA files found under {str(path)!r}")
-        ckpt = LoRACheckpoint(tensors=state, path=real_kind, rank=rank, alpha=float(rank), base_model=base_id,
+        converted.append((real_kind, file, state, extra))
+    if not converted:
+        raise ValueError(" ".join(result.notes) or f"nothing to convert under {str(path)!r}")
+    base_id = canonical_model_id(base_model)
+    out = Path(out_dir)
+    for kind, file, state, extra in converted:
+        rank, rank_pattern, alpha_pattern = rank_layout(state)
+        ckpt = LoRACheckpoint(tensors=state, path=kind, rank=rank, alpha=float(rank), base_model=base_id,
                               base_model_fingerprint=unet_fingerprint(unet), base_model_probe=None,
-                              adapter_name=real_kind, source=f"MotionDirector {file}")
-        written[real_kind] = save_lora(ckpt, out / f"{real_kind}.safetensors")
+                              adapter_name=kind, source=f"MotionDirector {file}", extra=extra,
+                              rank_pattern=rank_pattern, alpha_pattern=alpha_pattern)
+        result[kind] = save_lora(ckpt, out / f"{kind}.safetensors")
+        if rank_pattern:
+            ranks = sorted({rank, *rank_pattern.values()})
+            result.notes.append(f"{kind}: layers of ranks {', '.join(map(str, ranks))} (MotionDirector lowers the "
+                                f"rank of narrow layers); each layer keeps its own")
     ref = _convert_cached_latents(next(iter(files.values())), out)
     if ref is not None:
-        written["reference"] = ref
-    return written
+        result["reference"] = ref
+    return result

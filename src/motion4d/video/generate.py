@@ -3,7 +3,7 @@ prior -> ``OUT/video.mp4``, ``OUT/video.gif``, ``OUT/frames/000.png ...`` and ``
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -15,12 +15,14 @@ __all__ = ["GenerateResult", "generate_video", "resolve_lora_file", "reference_l
 
 @dataclass
 class GenerateResult:
-    """Written files (``mp4``, ``gif``, ``frames``, ``settings``), the seed used and the frames [F, H, W, 3]."""
+    """Written files (``mp4``, ``gif``, ``frames``, ``settings``), the seed used, the frames [F, H, W, 3] and
+    ``notes``: one line each for the user (e.g. where the noise prior came from)."""
 
     paths: dict[str, Path]
     seed: int
     frames: torch.Tensor
     settings: dict
+    notes: list[str] = field(default_factory=list)
 
 
 def resolve_lora_file(path: str | Path, kind: str) -> Path:
@@ -70,9 +72,12 @@ def generate_video(prompt: str, out_dir: str | Path, *, model: str = "zeroscope"
     model loads. ``seed=None`` picks a seed and records it in settings.json (rerun with it to get the same video).
     ``backbone`` may pass a loaded backbone (:class:`~motion4d.video.backbones.VideoBackbone`) without adapters;
     ``scheduler`` names the sampling scheduler (``ddim``, ``dpm-solver++``, ...; the noise prior inverts with DDIM).
+    With a noise prior, the inversion noise stored in ``noise_prior_video`` (MotionDirector's cached latents, kept
+    by ``convert-motiondirector``) is used when its DDIM step count equals ``steps``; otherwise the reference is
+    inverted with ``steps`` steps. ``GenerateResult.notes`` (and settings.json ``noise_prior_source``) say which.
     """
     from motion4d.video.checkpoint import load_lora, read_lora
-    from motion4d.video.inversion import ddim_invert, mix_noise_prior
+    from motion4d.video.inversion import ddim_invert, mix_noise_prior, stored_inversion_noise
     from motion4d.video.lora import get_lora
     from motion4d.video.outputs import write_clip
     from motion4d.video.sampling import initial_noise, sample_video
@@ -119,10 +124,21 @@ def generate_video(prompt: str, out_dir: str | Path, *, model: str = "zeroscope"
         adapters[name] = {"file": str(file), "scale": scale}
     shape = backbone.latent_shape(1, num_frames, height, width)
     latents = initial_noise(shape, seed, backbone.device, backbone.dtype)
+    notes, source = [], None
     if noise_prior > 0:
-        ref = reference_latents(backbone, noise_prior_video, num_frames=num_frames, width=width, height=height,
-                                fps=fps).to(backbone.device, backbone.dtype)
-        z_inv = ddim_invert(backbone, ref, backbone.encode_prompt(""), steps=steps, show_progress=show_progress)
+        stored = stored_inversion_noise(noise_prior_video)
+        if stored is not None and stored[1] == steps:
+            z_inv = stored[0].to(backbone.device, backbone.dtype)
+            source = "stored"
+            notes.append(f"noise prior: using the inversion noise stored in {noise_prior_video} ({steps} DDIM steps)")
+        else:
+            ref = reference_latents(backbone, noise_prior_video, num_frames=num_frames, width=width, height=height,
+                                    fps=fps).to(backbone.device, backbone.dtype)
+            z_inv = ddim_invert(backbone, ref, backbone.encode_prompt(""), steps=steps, show_progress=show_progress)
+            source = "inverted"
+            why = ("" if stored is None else f" (its stored inversion noise is for "
+                   f"{stored[1] if stored[1] is not None else 'an unrecorded number of'} steps, not {steps})")
+            notes.append(f"noise prior: DDIM-inverting {noise_prior_video} with {steps} steps{why}")
         latents = mix_noise_prior(z_inv, latents, noise_prior)
     result = sample_video(backbone, prompt, negative_prompt=negative_prompt, num_frames=num_frames, width=width,
                           height=height, steps=steps, guidance=guidance, latents=latents, scheduler=scheduler,
@@ -132,10 +148,11 @@ def generate_video(prompt: str, out_dir: str | Path, *, model: str = "zeroscope"
         "frames": num_frames, "width": width, "height": height, "steps": steps, "guidance": guidance, "fps": fps,
         "scheduler": scheduler,
         "noise_prior": noise_prior, "noise_prior_video": str(noise_prior_video) if noise_prior_video else None,
+        "noise_prior_source": source,
         "adapters": adapters, "dtype": str(backbone.dtype).replace("torch.", ""), "device": str(backbone.device),
         "motion4d_version": __version__,
     }
     for name in adapters:  # leave the UNet as it was for later calls
         lora.remove(name)
     paths = write_clip(result.frames[0], out_dir, fps=fps, settings=settings)
-    return GenerateResult(paths=paths, seed=seed, frames=result.frames[0], settings=settings)
+    return GenerateResult(paths=paths, seed=seed, frames=result.frames[0], settings=settings, notes=notes)

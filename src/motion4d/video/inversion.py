@@ -5,6 +5,10 @@
 ``z_inv`` is the DDIM inversion (empty prompt, no guidance; diffusers' ``DDIMInverseScheduler``) of the reference
 clip's latents ``[B, C, F, h, w]``, computed with the backbone as it is (with any LoRA adapters switched on). MotionDirector's advice: p = 0 for
 multi-video motion LoRAs, 0.1-0.5 for single-video ones (0.3 zoom shots, 0.5 car/dolly zoom).
+
+MotionDirector caches ``z_inv`` next to its training clips (``inversion_noise``, 50 DDIM steps, computed with the
+base UNet before training); ``convert-motiondirector`` keeps it in ``reference.safetensors`` and
+:func:`stored_inversion_noise` reads it back so that ``generate-video`` can use it instead of inverting again.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import torch.nn.functional as F
 from motion4d.utils.progress import progress
 from motion4d.video.schedulers import make_inverse_scheduler
 
-__all__ = ["ddim_invert", "mix_noise_prior", "resize_latents"]
+__all__ = ["ddim_invert", "mix_noise_prior", "resize_latents", "stored_inversion_noise"]
 
 
 @torch.no_grad()
@@ -38,6 +42,26 @@ def ddim_invert(model, latents: torch.Tensor, cond: torch.Tensor, *, steps: int 
         out = model.predict(x.to(dtype), t, cond)
         x = sched.step(out.float(), t, x).prev_sample
     return x.to(dtype)
+
+
+def stored_inversion_noise(file) -> tuple[torch.Tensor, int | None] | None:
+    """``(noise [1, C, F, h, w], DDIM steps or None when unrecorded)`` stored in a latent-cache / converted
+    ``reference.safetensors`` file (tensor ``inversion_noise``, metadata ``inversion_steps``), or ``None`` when the
+    file is not safetensors or holds no stored noise."""
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    file = Path(file).expanduser()
+    if file.suffix != ".safetensors" or not file.is_file():
+        return None
+    with safe_open(str(file), framework="pt") as f:
+        if "inversion_noise" not in set(f.keys()):
+            return None
+        noise = f.get_tensor("inversion_noise")
+        steps = (f.metadata() or {}).get("inversion_steps", "")
+    noise = noise[None] if noise.ndim == 4 else noise
+    return noise, int(steps) if steps.isdigit() else None
 
 
 def resize_latents(latents: torch.Tensor, height: int, width: int) -> torch.Tensor:

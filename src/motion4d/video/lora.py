@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import torch
@@ -42,6 +42,21 @@ PATH_TARGETS = {"spatial": SPATIAL_TARGETS, "temporal": TEMPORAL_TARGETS}
 def _check_path(path: str) -> None:
     if path not in PATH_TARGETS:
         raise ValueError(f"LoRA path {path!r} is not one of: {', '.join(PATH_TARGETS)}")
+
+
+def _check_patterns(rank_pattern, alpha_pattern, layers: list[str], path: str):
+    """Validate per-layer ``{module: rank}`` / ``{module: alpha}`` maps against the adapted ``layers``."""
+    rank_pattern, alpha_pattern = dict(rank_pattern or {}), dict(alpha_pattern or {})
+    known = set(layers)
+    for what, pat in (("rank_pattern", rank_pattern), ("alpha_pattern", alpha_pattern)):
+        outside = sorted(set(pat) - known)
+        if outside:
+            raise ValueError(f"{what} names {len(outside)} layer(s) that this adapter does not adapt on the {path} "
+                             f"path, e.g. {outside[0]!r}")
+    for k, r in rank_pattern.items():
+        if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+            raise ValueError(f"rank_pattern[{k!r}] must be a positive integer, got {r!r}")
+    return rank_pattern, {k: float(v) for k, v in alpha_pattern.items()}
 
 
 def target_module_names(unet: nn.Module, path: str, targets: dict[str, str] | None = None) -> list[str]:
@@ -76,6 +91,12 @@ class AdapterInfo:
     scale: float = 1.0
     enabled: bool = True
     trainable: bool = False
+    rank_pattern: dict[str, int] = field(default_factory=dict)
+    alpha_pattern: dict[str, float] = field(default_factory=dict)
+
+    def layer_rank(self, module: str) -> int:
+        """The rank of layer ``module`` (``rank_pattern`` entry, else ``rank``)."""
+        return self.rank_pattern.get(module, self.rank)
 
 
 def get_lora(unet: nn.Module, targets: dict[str, str] | None = None) -> "DualPathLoRA":
@@ -100,12 +121,16 @@ class DualPathLoRA:
 
     # -- creation --------------------------------------------------------------------------------------
     def add(self, name: str, path: str, *, rank: int = 32, alpha: float | None = None, dropout: float = 0.0,
-            init: str = "gaussian", trainable: bool = False, modules: list[str] | None = None) -> AdapterInfo:
+            init: str = "gaussian", trainable: bool = False, modules: list[str] | None = None,
+            rank_pattern: dict[str, int] | None = None, alpha_pattern: dict[str, float] | None = None) -> AdapterInfo:
         """Inject adapter ``name`` on the ``path`` layers ("spatial" or "temporal").
 
         ``init="gaussian"``: A ~ N(0, 1/r), B = 0 (MotionDirector's init: the adapter starts as a no-op);
         ``init="random"``: B random too (tests need adapters that change the output).
         ``modules``: adapt exactly these layers (a subset of the ``path`` layers; files from other tools).
+        ``rank_pattern`` / ``alpha_pattern``: per-layer rank and alpha ``{full module name: value}`` for layers that
+        differ from ``rank`` / ``alpha`` (peft's options of the same names; MotionDirector lowers the rank of
+        layers narrower than it, so one of its files can hold several ranks).
         """
         from peft import LoraConfig, inject_adapter_in_model
 
@@ -130,8 +155,12 @@ class DualPathLoRA:
                                  f"model (e.g. {outside[:1]})" if outside else "no layers given to adapt")
         pattern = self.targets[path] if modules is None else "|".join(re.escape(m) for m in modules)
         alpha = float(rank if alpha is None else alpha)
+        rank_pattern, alpha_pattern = _check_patterns(rank_pattern, alpha_pattern, modules or targets, path)
+        # peft matches pattern keys as regexes against the end of a module name: escape the full names
         config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=pattern,
-                            init_lora_weights="gaussian" if init == "gaussian" else False)
+                            init_lora_weights="gaussian" if init == "gaussian" else False,
+                            rank_pattern={re.escape(k): v for k, v in rank_pattern.items()},
+                            alpha_pattern={re.escape(k): v for k, v in alpha_pattern.items()})
         # peft disables gradients of everything but adapters; keep the base frozen state explicit anyway
         with warnings.catch_warnings():  # peft warns that a second adapter is being added: that is the point
             warnings.filterwarnings("ignore", message=".*multiple adapters.*")
@@ -141,7 +170,8 @@ class DualPathLoRA:
         for layer in self.layers(name).values():  # LoRA weights live in fp32 next to a half-precision base
             layer.lora_A[name].to(device=param.device, dtype=torch.float32)
             layer.lora_B[name].to(device=param.device, dtype=torch.float32)
-        info = AdapterInfo(name, path, rank, alpha, dropout, pattern, trainable=trainable)
+        info = AdapterInfo(name, path, rank, alpha, dropout, pattern, trainable=trainable, rank_pattern=rank_pattern,
+                           alpha_pattern=alpha_pattern)
         self.adapters[name] = info
         self._apply()
         return info
