@@ -10,7 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ModelInfo", "MODELS", "ModelNotFoundError", "resolve_pretrained", "is_present", "model_info"]
+__all__ = ["ModelInfo", "MODELS", "ModelNotFoundError", "resolve_pretrained", "is_present", "model_info",
+           "TINY_MODELS", "builtin_folder"]
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,12 @@ class ModelInfo:
     size_gb: float | None
     license: str
     used_by: str
+    builtin: str | None = None    # motion4d-tiny: folder under motion4d/assets/ shipped with the package
 
     @property
     def download_command(self) -> str:
+        if self.builtin:
+            return f"built in (retrain: motion4d zoo train {self.key} --out DIR)"
         return f"huggingface-cli download {self.hub_id}"
 
 
@@ -63,6 +67,8 @@ def resolve_pretrained(name_or_path: str | os.PathLike, *, purpose: str = "") ->
     if path.is_dir():
         return path
     info = model_info(text)
+    if info is not None and info.builtin:
+        return builtin_folder(info)
     hub_id = info.hub_id if info else text
     if text.startswith((".", "/", "~")) or (os.sep in text and text.count("/") != 1):
         raise ModelNotFoundError(f"model folder {text!r} does not exist")
@@ -87,3 +93,28 @@ def is_present(name_or_path: str) -> bool:
         return True
     except ModelNotFoundError:
         return False
+
+
+# --- motion4d-tiny (motion4d.zoo): built-in models shipped in motion4d/assets/zoo/<key>/ ----------------------
+# Rows of the model table whose weights ship with the package (``builtin``); resolve_pretrained returns their
+# folder. Trained by ``motion4d zoo train KEY`` on the shapes world (README, zoo section).
+_ASSETS = Path(__file__).resolve().parent / "assets"
+_TINY = (("tiny-vae", "VAE (AutoencoderKL, 64 px frames, factor 4)", "motion4d.zoo, tiny-t2v"),
+         ("tiny-clip", "image-text embeddings (CLIPModel + tokenizer)", "motion4d.zoo, tiny-t2v text encoder"),
+         ("tiny-t2v", "text-to-video backbone", "motion4d.video (offline default)"),
+         ("tiny-zero123", "novel-view guidance", "not trained yet"),
+         ("tiny-svd", "image-to-video", "not trained yet"))
+TINY_MODELS: dict[str, ModelInfo] = {
+    key: ModelInfo(key=key, hub_id=f"motion4d/{key}", task=task, size_gb=None, license="Apache-2.0",
+                   used_by=used_by, builtin=f"zoo/{key}") for key, task, used_by in _TINY}
+MODELS.update(TINY_MODELS)
+
+
+def builtin_folder(info: ModelInfo) -> Path:
+    """The shipped folder of a built-in model; :class:`ModelNotFoundError` naming it when it is absent."""
+    folder = _ASSETS / str(info.builtin)
+    if not folder.is_dir() or not any(folder.iterdir()):
+        raise ModelNotFoundError(
+            f"built-in model {info.key!r} has no weights in {str(folder)!r} ({info.used_by}); train it with\n"
+            f"    motion4d zoo train {info.key} --out DIR\nand copy DIR/model to that folder")
+    return folder

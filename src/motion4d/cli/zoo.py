@@ -31,7 +31,8 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from motion4d.zoo import evaluate_model
 
-    res = evaluate_model(args.name, args.weights, split=args.split, device=args.device, threads=args.threads)
+    res = evaluate_model(args.name, args.weights, split=args.split, device=args.device, threads=args.threads,
+                         overrides=_overrides(args.overrides), cache_dir=args.cache)
     if args.json:
         from motion4d.utils.io import write_json
 
@@ -59,5 +60,7 @@ def register(sub) -> None:
     e.add_argument("--device", default="auto")
     e.add_argument("--threads", type=int, default=1)
     e.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    e.add_argument("--cache", default=None, help="folder for the rendered test data (default: render each time)")
+    e.add_argument("overrides", nargs="*", help="evaluation settings key=value (eval_scenes=, eval_prompts=, ...)")
     e.set_defaults(func=_eval)
     p.set_defaults(func=lambda a: (p.print_help(sys.stderr), 2)[1])

@@ -39,8 +39,9 @@ def check_shipped(key: str, folder: str | Path | None = None) -> Path:
 
 
 def evaluate_model(key: str, weights: str | Path | None = None, *, split: str = "test", device: str = "auto",
-                   threads: int | None = 1, cache_dir: str | Path | None = None) -> dict:
-    """Quality figures of ``key`` (its recipe's ``evaluate``) for the folder ``weights`` (default: shipped)."""
+                   threads: int | None = 1, cache_dir: str | Path | None = None, overrides: dict | None = None) -> dict:
+    """Quality figures of ``key`` (its recipe's ``evaluate``) for the folder ``weights`` (default: shipped), with
+    the recipe's evaluation settings (``eval_*``) optionally overridden."""
     import torch
 
     from motion4d.utils.device import resolve_device
@@ -52,6 +53,10 @@ def evaluate_model(key: str, weights: str | Path | None = None, *, split: str = 
     folder = check_shipped(key, weights)
     cfg_file = folder / "zoo_recipe.json"
     cfg = {**task.defaults, **(json.loads(cfg_file.read_text()) if cfg_file.is_file() else {})}
+    for k, v in (overrides or {}).items():
+        if k not in cfg:
+            raise ValueError(f"unknown setting {k!r} for {key}; known: {', '.join(sorted(cfg))}")
+        cfg[k] = type(cfg[k])(v) if cfg[k] is not None else v
     with torch.no_grad():
         return {"model": key, "split": split, **task.evaluate(folder, cfg, split, resolve_device(device),
                                                                cache_dir=cache_dir)}

@@ -18,7 +18,7 @@ __all__ = ["KEY", "FILES", "defaults", "build", "prepare", "loss", "export", "ev
 KEY = "tiny-vae"
 FILES = ("config.json", "diffusion_pytorch_model.safetensors")
 defaults = {"channels": "16,32,64", "latent_channels": 4, "layers_per_block": 1, "groups": 8, "scenes": 1536,
-            "per_scene": 2, "kl_weight": 1e-6, "steps": 3000, "batch": 16, "lr": 1e-3, "warmup": 200,
+            "per_scene": 2, "kl_weight": 1e-6, "steps": 1500, "batch": 16, "lr": 1e-3, "warmup": 200,
             "ckpt_every": 200, "eval_scenes": 64}
 
 
