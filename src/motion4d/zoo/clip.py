@@ -27,7 +27,7 @@ NOUNS = {"ball": "sphere", "cube": "box", "box": "box", "cylinder": "cylinder", 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 defaults = {"width": 64, "layers": 4, "text_width": 64, "text_layers": 3, "proj": 64, "scenes": 3072,
-            "steps": 3000, "batch": 128, "lr": 1e-3, "warmup": 200, "weight_decay": 0.05, "ckpt_every": 200,
+            "steps": 1500, "batch": 64, "lr": 1e-3, "warmup": 100, "weight_decay": 0.05, "ckpt_every": 100,
             "eval_scenes": 200}
 
 
