@@ -135,8 +135,7 @@ def test_shipped_model_quality_on_test_seeds(key):
     from motion4d.zoo import evaluate_model
 
     if key == "tiny-vae":
-        res = evaluate_model(key, eval_scenes_override := None) if False else \
-            evaluate_model(key, overrides={"eval_scenes": 8})
+        res = evaluate_model(key, overrides={"eval_scenes": 8})
         assert res["psnr_db"] >= FLOORS[key], res
     else:
         res = evaluate_model(key, overrides={"eval_scenes": 20})

@@ -58,6 +58,16 @@ def _save_checkpoint(out: Path, model, opt, gen, step: int, cfg: dict) -> None:
         save_train_state(tmp / "state.safetensors", step=step, optimizers={"main": opt}, generator=gen)
 
 
+def _truncate_log(file: Path, step: int) -> None:
+    """Drop log lines written after the checkpoint a run resumes from (they will be written again)."""
+    if file.is_file():
+        from motion4d.utils.io import atomic_path
+
+        keep = [ln for ln in file.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+        with atomic_path(file) as tmp:
+            tmp.write_text("".join(ln + "\n" for ln in keep))
+
+
 def load_checkpoint_weights(model, file: str | Path) -> None:
     """Load a run's ``checkpoint/model.safetensors`` into ``model`` (strict); names the file on failure."""
     from safetensors.torch import load_file
@@ -114,6 +124,7 @@ def train(task, out: str | Path, overrides: dict | None = None, *, resume: bool 
     if resume:
         load_checkpoint_weights(model, ckpt / "model.safetensors")
         start = load_train_state(ckpt / "state.safetensors", optimizers={"main": opt}, generator=gen)["step"]
+        _truncate_log(out / "log.jsonl", start)
     steps = int(cfg["steps"])
     use_bf16 = cfg["precision"] == "bf16"
     t0, recent, last = time.time(), [], {}
