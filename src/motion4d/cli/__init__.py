@@ -17,7 +17,7 @@ COMMAND_MODULES = (
     "motion4d.cli.lift",       # demo, video-to-4d, render
     "motion4d.cli.models",     # models
     "motion4d.cli.video",      # train-motion, generate-video, convert-motiondirector
-    "motion4d.cli.zoo",        # zoo train | eval
+    "motion4d.cli.zoo",        # zoo train | eval | ship
 )
 
 

@@ -1,4 +1,5 @@
-"""``motion4d zoo train | eval``: train a tiny model on the shapes world, or measure one on held-out seeds."""
+"""``motion4d zoo train | eval | ship``: train a tiny model on the shapes world, measure one on held-out seeds,
+copy a trained one into the package."""
 from __future__ import annotations
 
 import argparse
@@ -42,6 +43,13 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ship(args: argparse.Namespace) -> int:
+    from motion4d.zoo import ship
+
+    print(f"shipped {args.name} to {ship(args.name, args.source)}")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("zoo", help="train or evaluate the tiny models (motion4d-tiny)")
     zsub = p.add_subparsers(dest="zoo_command", metavar="ZOO_COMMAND")
@@ -63,4 +71,8 @@ def register(sub) -> None:
     e.add_argument("--cache", default=None, help="folder for the rendered test data (default: render each time)")
     e.add_argument("overrides", nargs="*", help="evaluation settings key=value (eval_scenes=, eval_prompts=, ...)")
     e.set_defaults(func=_eval)
+    s = zsub.add_parser("ship", help="copy a trained model folder into the package's built-in folder")
+    s.add_argument("name")
+    s.add_argument("--from", dest="source", required=True, help="the run's model/ folder")
+    s.set_defaults(func=_ship)
     p.set_defaults(func=lambda a: (p.print_help(sys.stderr), 2)[1])

@@ -6,7 +6,7 @@
 """
 from motion4d.zoo.registry import ZOO, NotTrainedError, ZooModel, assets_dir, shipped_folder, task_module, zoo_model
 from motion4d.zoo.runner import COMMON_DEFAULTS, lr_at, train
-from motion4d.zoo.shipped import ShippedWeightsError, check_shipped, evaluate_model
+from motion4d.zoo.shipped import ShippedWeightsError, check_shipped, evaluate_model, ship
 
 __all__ = ["ZOO", "ZooModel", "NotTrainedError", "zoo_model", "task_module", "assets_dir", "shipped_folder",
-           "train", "lr_at", "COMMON_DEFAULTS", "ShippedWeightsError", "check_shipped", "evaluate_model"]
+           "train", "lr_at", "COMMON_DEFAULTS", "ShippedWeightsError", "check_shipped", "evaluate_model", "ship"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["ShippedWeightsError", "check_shipped", "evaluate_model"]
+__all__ = ["ShippedWeightsError", "check_shipped", "evaluate_model", "ship"]
 
 
 class ShippedWeightsError(FileNotFoundError):
@@ -60,3 +60,19 @@ def evaluate_model(key: str, weights: str | Path | None = None, *, split: str = 
     with torch.no_grad():
         return {"model": key, "split": split, **task.evaluate(folder, cfg, split, resolve_device(device),
                                                                cache_dir=cache_dir)}
+
+
+def ship(key: str, source: str | Path) -> Path:
+    """Copy a trained model folder (a run's ``model/``) into the built-in folder of ``key``, after checking it
+    with :func:`check_shipped`; the built-in folder is replaced atomically. Returns the built-in folder."""
+    import shutil
+
+    from motion4d.utils.io import atomic_dir
+    from motion4d.zoo.registry import shipped_folder
+
+    src = check_shipped(key, source)
+    dest = shipped_folder(key)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(dest) as tmp:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
+    return dest
