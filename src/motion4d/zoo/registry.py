@@ -12,7 +12,7 @@ from pathlib import Path
 __all__ = ["ZooModel", "ZOO", "zoo_model", "task_module", "assets_dir", "shipped_folder", "NotTrainedError"]
 
 
-class NotTrainedError(RuntimeError):
+class NotTrainedError(ValueError):
     """A tiny model that has a row in the table but no training recipe or shipped weights yet."""
 
 

@@ -30,10 +30,14 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["train", "lr_at", "load_checkpoint_weights", "COMMON_DEFAULTS"]
+__all__ = ["train", "lr_at", "RunExistsError", "load_checkpoint_weights", "COMMON_DEFAULTS"]
 
 COMMON_DEFAULTS = {"steps": 1000, "batch": 16, "lr": 1e-3, "warmup": 100, "min_lr_frac": 0.05, "weight_decay": 0.0,
                    "seed": 0, "ckpt_every": 100, "log_every": 10, "grad_clip": 1.0, "precision": "fp32"}
+
+
+class RunExistsError(FileExistsError, ValueError):
+    """The run folder already holds a checkpoint and ``resume`` was not asked for."""
 
 
 def lr_at(step: int, cfg: dict) -> float:
@@ -104,7 +108,7 @@ def train(task, out: str | Path, overrides: dict | None = None, *, resume: bool 
             raise FileNotFoundError(f"cannot resume: {str(ckpt / 'state.safetensors')!r} does not exist")
         cfg.update(json.loads((out / "config.json").read_text()))
     elif ckpt.exists():
-        raise FileExistsError(f"{str(out)!r} already holds a training run; pass --resume to continue it "
+        raise RunExistsError(f"{str(out)!r} already holds a training run; pass --resume to continue it "
                               f"or choose another --out")
     for key, value in (overrides or {}).items():
         if key not in cfg:
