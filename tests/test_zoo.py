@@ -154,3 +154,20 @@ def test_missing_or_damaged_shipped_file_is_named(key, tmp_path):
     (folder / weights).unlink()
     with pytest.raises(ShippedWeightsError, match=weights.replace(".", r"\.") + ".*missing"):
         check_shipped(key, folder)
+
+
+def test_t2v_recipe_exports_a_backbone_folder(tmp_path):
+    """A 1-step tiny-t2v run on the shipped tiny-vae and tiny-clip exports a folder that motion4d's video loader
+    samples from (the TextToVideoSD layout, v-prediction, factor-4 VAE)."""
+    from motion4d.video.backbone import load_backbone
+    from motion4d.video.sampling import sample_video
+
+    out = tmp_path / "t2v"
+    train(task_module("tiny-t2v"), out, {"steps": 1, "clips": 2, "frames": 4, "batch": 2, "channels": "8,16"},
+          show_progress=False, threads=None)
+    check_shipped("tiny-t2v", out / "model")
+    bb = load_backbone(out / "model", device="cpu")
+    assert bb.vae_scale_factor == 4 and bb.scheduler_config["prediction_type"] == "v_prediction"
+    clip = sample_video(bb, "a red ball moving to the left", num_frames=4, width=64, height=64, steps=1, seed=0,
+                        show_progress=False)
+    assert clip.frames.shape == (1, 4, 64, 64, 3)
