@@ -1,8 +1,9 @@
 """tiny-clip: a transformers ``CLIPModel`` (ViT on 64x64 images, patch 8; text transformer) and a
 ``CLIPTokenizer`` over the caption vocabulary, trained contrastively on shapes-world stills.
 
-Training pairs: a still of a scene (front or orbit view, the same cached renders as tiny-vae) over white, and
-one text drawn per step from: the scene caption; for one-object scenes also ``"a <colour> <noun>"``,
+Training pairs: a still of a scene (front or orbit view; the first 1536 scenes are tiny-vae's cached renders)
+over white, flipped left-right at random (unless the text names a side) and shifted by up to ``shift`` pixels
+(white filling), and one text drawn per step from: the scene caption; for one-object scenes also ``"a <colour> <noun>"``,
 ``"a <colour> object"``, ``"a <noun>"`` and the object phrase without its verb. Loss: CLIP's symmetric
 cross-entropy over the batch. Quality (zero-shot, one-object front views of the test split): the colour is the
 argmax over ``"a <c> <true noun>"`` for the 10 main colours; the kind the argmax over ``"a <true colour> <n>"``
@@ -26,8 +27,8 @@ NOUNS = {"ball": "sphere", "cube": "box", "box": "box", "cylinder": "cylinder", 
          "capsule": "capsule", "snowman": "snowman", "robot": "robot", "dog": "dog"}
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-defaults = {"width": 64, "layers": 4, "text_width": 64, "text_layers": 3, "proj": 64, "scenes": 3072,
-            "steps": 1500, "batch": 64, "lr": 1e-3, "warmup": 100, "weight_decay": 0.05, "ckpt_every": 100,
+defaults = {"width": 64, "layers": 4, "text_width": 64, "text_layers": 3, "proj": 64, "scenes": 12288,
+            "shift": 6, "steps": 6000, "batch": 64, "lr": 1e-3, "warmup": 100, "weight_decay": 0.05, "ckpt_every": 100,
             "eval_scenes": 200}
 
 
@@ -78,7 +79,9 @@ def prepare(cfg: dict, model, cache_dir: Path, device, show_progress: bool = Tru
     texts = [[_texts(m, k) for k in range(5)] for m in meta]
     flat = [t for row in texts for t in row]
     ids = tok(flat, padding="max_length", truncation=True, return_tensors="pt")["input_ids"]
+    sided = torch.tensor([any(w in ("left", "right") for w in t.split()) for t in flat]).view(len(meta), 5)
     return {"rgba": torch.from_numpy(np.concatenate([r for r, _ in parts])), "ids": ids.view(len(meta), 5, -1),
+            "sided": sided,
             "single": torch.tensor([m["num_objects"] == 1 for m in meta]), "tokenizer": tok,
             "tokenizer_dir": Path(cache_dir) / "tokenizer"}
 
@@ -90,6 +93,19 @@ def pixel_values(rgb: torch.Tensor) -> torch.Tensor:
     return (rgb - mean) / std
 
 
+def _augment(rgb: torch.Tensor, may_flip: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Random left-right flips (only where the text names no side) and shifts of up to ``shift`` pixels with
+    white filling, of RGB ``[N, 3, H, W]`` over white."""
+    n, _, h, w = rgb.shape
+    flip = (torch.rand(n, generator=gen) < 0.5) & may_flip
+    rgb = torch.where(flip[:, None, None, None], rgb.flip(-1), rgb)
+    if shift <= 0:
+        return rgb
+    padded = torch.nn.functional.pad(rgb, (shift,) * 4, value=1.0)
+    off = torch.randint(0, 2 * shift + 1, (n, 2), generator=gen)
+    return torch.stack([padded[i, :, y:y + h, x:x + w] for i, (y, x) in enumerate(off.tolist())])
+
+
 def loss(cfg: dict, model, data: dict, gen: torch.Generator, device):
     from motion4d.zoo.data import to_rgb
 
@@ -98,7 +114,8 @@ def loss(cfg: dict, model, data: dict, gen: torch.Generator, device):
     k = torch.randint(0, 5, (n,), generator=gen)
     k = torch.where(data["single"][idx], k, torch.zeros_like(k))
     ids = data["ids"][idx, k].to(device)
-    pix = pixel_values(to_rgb(data["rgba"][idx]).to(device))
+    rgb = _augment(to_rgb(data["rgba"][idx]), ~data["sided"][idx, k], int(cfg["shift"]), gen)
+    pix = pixel_values(rgb.to(device))
     out = model(input_ids=ids, pixel_values=pix, return_loss=True)   # causal text attention: padding is inert
     return out.loss, {"logit_scale": float(model.logit_scale.exp().detach())}
 
