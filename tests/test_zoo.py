@@ -78,13 +78,20 @@ def _weights(out):
     return load_file(str(out / "checkpoint" / "model.safetensors"))
 
 
-def test_interrupted_and_resumed_training_equals_one_run(tmp_path):
+_TINY_VAE = {"steps": 4, "ckpt_every": 2, "log_every": 1, "warmup": 2, "channels": "8,8,8", "scenes": 2,
+             "per_scene": 1, "batch": 2}
+
+
+@pytest.mark.parametrize("task,cfg", [(_ToyTask, {}), ("tiny-vae", _TINY_VAE)], ids=["toy", "tiny-vae"])
+def test_interrupted_and_resumed_training_equals_one_run(tmp_path, task, cfg):
+    task = task_module(task) if isinstance(task, str) else task
     full, part = tmp_path / "full", tmp_path / "part"
-    train(_ToyTask, full, show_progress=False, threads=None)
-    train(_ToyTask, part, {"steps": 2}, show_progress=False, threads=None)        # "interrupted" after 2 steps
+    steps = cfg.get("steps", 6)
+    train(task, full, cfg, show_progress=False, threads=None)
+    train(task, part, {**cfg, "steps": 2}, show_progress=False, threads=None)     # "interrupted" after 2 steps
     with pytest.raises(FileExistsError, match="--resume"):
-        train(_ToyTask, part, show_progress=False, threads=None)
-    train(_ToyTask, part, {"steps": 6}, resume=True, show_progress=False, threads=None)
+        train(task, part, cfg, show_progress=False, threads=None)
+    train(task, part, {"steps": steps}, resume=True, show_progress=False, threads=None)
     a, b = _weights(full), _weights(part)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     losses = [json.loads(line)["loss"] for line in (part / "log.jsonl").read_text().splitlines()]
