@@ -11,9 +11,9 @@ from motion4d.hub import ModelNotFoundError, model_info, resolve_pretrained
 from motion4d.zoo import ZOO, NotTrainedError, ShippedWeightsError, check_shipped, shipped_folder, task_module, train
 from motion4d.zoo.data import SPLITS, StillSpec, render_stills, split_seed, to_rgb
 
-SHIPPED = [k for k in ZOO if ZOO[k].module and (shipped_folder(k) / "zoo_recipe.json").is_file()]
+SHIPPED = ["tiny-vae", "tiny-clip"]          # tiny-t2v joins once its run is shipped (notes/zoo.md)
 # measured figures (notes/zoo.md) minus a margin; the CI check uses fewer images than the benchmark
-FLOORS = {"tiny-vae": 18.0, "tiny-clip": 0.4}
+FLOORS = {"tiny-vae": 21.0, "tiny-clip": 0.4}
 
 
 @pytest.fixture(autouse=True, scope="module")

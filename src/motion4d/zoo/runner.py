@@ -158,7 +158,7 @@ def train(task, out: str | Path, overrides: dict | None = None, *, resume: bool 
             _save_checkpoint(out, model, opt, gen, done, cfg)
             if export:
                 model.eval()
-                task.export(cfg, model, data, out / "model")
+                task.export({**cfg, "trained_steps": done}, model, data, out / "model")
                 model.train()
     model.eval()
     return {"step": steps, "loss": last.get("loss"), "seconds": round(time.time() - t0, 1)}
