@@ -18,8 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ModelInfo", "MODELS", "ALIASES", "ModelNotFoundError", "resolve_pretrained", "is_present",
-           "model_info", "download_command", "hub_cli_major"]
+__all__ = ["ModelInfo", "MODELS", "ALIASES", "TINY_MODELS", "ModelNotFoundError", "resolve_pretrained", "is_present",
+           "model_info", "download_command", "hub_cli_major", "builtin_folder"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,10 @@ class ModelInfo:
 
     @property
     def download_command(self) -> str:
-        """The shell command that fetches this model with the installed huggingface_hub."""
+        """The shell command that fetches this model with the installed huggingface_hub (built-in models:
+        how to retrain them)."""
+        if self.builtin:
+            return f"built in (retrain: motion4d zoo train {self.key} --out DIR)"
         return download_command(self.hub_id)
 
 
@@ -96,6 +99,18 @@ MODELS: dict[str, ModelInfo] = {
         "motion4d.metrics (optional CLIP similarity)"),
 }
 
+# motion4d-tiny (motion4d.zoo): small models trained on the shapes world, shipped in motion4d/assets/zoo/<key>/,
+# the offline default where the real models are absent (docs/guide/zoo.md)
+_TINY = (("tiny-vae", "VAE (AutoencoderKL, 64 px frames, factor 4)", "motion4d.zoo, tiny-t2v"),
+         ("tiny-clip", "image-text embeddings (CLIPModel + tokenizer)", "motion4d.zoo, tiny-t2v text encoder"),
+         ("tiny-t2v", "text-to-video backbone", "motion4d.video, text-to-4d (offline default)"),
+         ("tiny-zero123", "novel-view guidance", "lift (offline default; not trained yet)"),
+         ("tiny-svd", "image-to-video", "image-to-4d (offline default; not trained yet)"))
+TINY_MODELS: dict[str, ModelInfo] = {
+    key: ModelInfo(key, f"motion4d/{key}", task, None, "Apache-2.0", used_by, builtin=f"assets/zoo/{key}")
+    for key, task, used_by in _TINY}
+MODELS.update(TINY_MODELS)
+
 # other names users may type for a table entry
 ALIASES: dict[str, str] = {"stable-diffusion-2-1-base": "sd21-base", "sd2.1-base": "sd21-base",
                            "zero123": "zero123-xl"}
@@ -128,10 +143,16 @@ class ModelNotFoundError(FileNotFoundError):
     """A pretrained model is neither a local folder nor in the local Hugging Face cache."""
 
 
-def _builtin_folder(info: ModelInfo) -> Path:
+def builtin_folder(info: ModelInfo) -> Path:
+    """The shipped folder of a built-in model; :class:`ModelNotFoundError` naming it when it is absent or empty."""
     from importlib import resources
 
-    return Path(str(resources.files("motion4d"))) / str(info.builtin)
+    folder = Path(str(resources.files("motion4d"))) / str(info.builtin)
+    if not folder.is_dir() or not any(folder.iterdir()):
+        raise ModelNotFoundError(
+            f"built-in model {info.key!r} has no weights in {str(folder)!r} ({info.used_by}); train it with\n"
+            f"    motion4d zoo train {info.key} --out DIR\nand ship it with: motion4d zoo ship {info.key} --from DIR/model")
+    return folder
 
 
 def resolve_pretrained(name_or_path: str | os.PathLike, *, purpose: str = "") -> Path:
@@ -147,11 +168,7 @@ def resolve_pretrained(name_or_path: str | os.PathLike, *, purpose: str = "") ->
     info = model_info(text)
     what = f" for {purpose}" if purpose else ""
     if info is not None and info.builtin:
-        folder = _builtin_folder(info)
-        if folder.is_dir():
-            return folder
-        raise ModelNotFoundError(f"built-in model {info.key!r}{what} is missing from the installed package "
-                                 f"(expected {str(folder)!r}); reinstall motion4d")
+        return builtin_folder(info)
     hub_id = info.hub_id if info else text
     if text.startswith((".", "/", "~")) or (os.sep in text and text.count("/") != 1):
         raise ModelNotFoundError(f"model folder {text!r} does not exist")
