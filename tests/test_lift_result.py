@@ -36,6 +36,9 @@ def test_folder_layout_and_result_json(run):
                 "videos/reference.mp4", "videos/turntable.mp4", "mesh/000.obj", "mesh/002.obj", "animation.glb"):
         assert (run / rel).is_file(), rel
     assert not (run / "ply" / "003.ply").exists()
+    # a calibrated run records its cameras: training and held-out views, by name
+    assert info["cameras"] == "cameras.json" and "el+00_az045" not in info["training_views"]
+    assert "el+00_az045" in Cameras.from_json(run / "cameras.json").names
     assert any((run / "checkpoints").iterdir()) and any((run / "previews").glob("step_*.png"))
     # result.json is the last file written: everything it lists is older or as old
     newest = max(p.stat().st_mtime for p in run.rglob("*") if p.is_file() and p.name != "result.json"

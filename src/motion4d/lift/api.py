@@ -110,6 +110,12 @@ def lift(input: str | Path | LiftInput, out: str | Path, cfg: LiftConfig | None 
                   for k, v in files.items()},
         "resolved_config": config_to_dict(cfg),
     }
+    if data.calibrated:
+        # a calibrated run draws what it was trained on: its cameras (training and held-out) travel with it
+        cams = data.all_cameras if data.all_cameras is not None else data.cameras
+        cams.to_json(out / "cameras.json")
+        info["cameras"] = "cameras.json"
+        info["training_views"] = list(data.cameras.names or [])
     write_json(out / "result.json", info)
     result.metadata = info
     return result
