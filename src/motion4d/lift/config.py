@@ -195,6 +195,9 @@ class OutputConfig:
     meshes: bool = True
     """Per-frame OBJ sequence and animated GLB (marching cubes)."""
     mesh_resolution: int = 64
+    prune_floaters: bool = True
+    """Drop faint far-off Gaussians (:func:`motion4d.export.prune_floaters`) from the PLY sequence, videos
+    and meshes; ``canonical.ply`` and the field keep every Gaussian."""
     video_size: int = 256
     turntable_views: int = 60
     fps: int = 8
