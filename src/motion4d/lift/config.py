@@ -97,6 +97,12 @@ class StaticConfig:
     lr_means: float = 1.6e-3
     lr_means_final: float = 1.6e-5
     lr_sh: float = 0.01
+    sh_degree: int = 0
+    """Spherical-harmonics degree of the colour (0..3). Above 0 the colour depends on the view direction
+    (3DGS); this needs several calibrated views (a single clip cannot tell view dependence from shape).
+    The PLY exports keep every coefficient."""
+    lr_sh_rest: float = 0.0005
+    """Learning rate of the SH coefficients above degree 0 (3DGS: 1/20 of the base colour's)."""
     lr_opacity: float = 0.05
     lr_scales: float = 0.005
     lr_quats: float = 0.005
@@ -116,7 +122,9 @@ class StaticConfig:
         check_choice("static.init", self.init, ("ball", "visual_hull"))
         if self.iters < 0 or self.num_points < 1 or self.views_per_step < 1:
             raise ValueError("static.iters must be >= 0, static.num_points and static.views_per_step >= 1")
-        _check_nonnegative("static", self, ("lr_means", "lr_means_final", "lr_sh", "lr_opacity", "lr_scales",
+        check_range("static.sh_degree", self.sh_degree, 0, 3)
+        _check_nonnegative("static", self, ("lr_means", "lr_means_final", "lr_sh", "lr_sh_rest", "lr_opacity",
+                                            "lr_scales",
                                             "lr_quats", "lambda_rgb", "lambda_mask", "lambda_sds",
                                             "densify_grad_threshold"))
         check_range("static.init_radius", self.init_radius, 0, None, low_open=True)
