@@ -146,6 +146,14 @@ class DynamicConfig:
     """Novel views per frame for score distillation (DreamGaussian4D's n_views); 0 disables."""
     lr_grid: float = 6.4e-3
     lr_mlp: float = 6.4e-4
+    lr_final_ratio: float = 1.0
+    """The field's learning rates decay exponentially to this fraction of ``lr_grid`` / ``lr_mlp`` by the
+    last step (4DGaussians: 0.1); 1 keeps them constant."""
+    time_curriculum: float = 0.0
+    """Coarse-to-fine in time: over the first ``time_curriculum * iters`` steps the sampled frames are
+    drawn from a window that grows linearly from the first two frames to the whole clip, so the field
+    follows a large motion (a rotation) from the canonical frame outwards; 0 samples every frame from
+    the start."""
     optimize_gaussians: bool = True
     """Fine-tune the canonical Gaussians jointly (DreamGaussian4D's optimize_gaussians)."""
     gaussian_lr_scale: float = 0.1
@@ -172,6 +180,8 @@ class DynamicConfig:
                                              "lambda_plane_tv", "lambda_time_smoothness", "lambda_time_l1",
                                              "lambda_rigidity"))
         check_range("dynamic.gaussian_lr_scale", self.gaussian_lr_scale, 0, 100)
+        check_range("dynamic.lr_final_ratio", self.lr_final_ratio, 0, 1, low_open=True)
+        check_range("dynamic.time_curriculum", self.time_curriculum, 0, 1)
         check_range("dynamic.rigidity_k", self.rigidity_k, 1, None)
 
 
