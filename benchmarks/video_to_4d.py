@@ -13,7 +13,13 @@ Two settings per scene:
 
 Also reported: seconds per iteration of each stage and the process's peak resident memory.
 
-    PYTHONPATH=src python benchmarks/video_to_4d.py [--quick] [--json PATH] [--scenes a,b] [--out DIR]
+Scene sets (``--split``): ``benchmark`` (the fixed suite, tuned on over the project's history), ``dev``
+(harder scenes: per-face coloured boxes turning, several independent motions; for tuning) and ``test``
+(the same recipes at other seeds: report only, never tune on it); ``both`` runs dev then test and
+prints them side by side (PSNR, SSIM, mask IoU, seconds). See :mod:`motion4d.world.suite`.
+
+    PYTHONPATH=src python benchmarks/video_to_4d.py [--split dev|test|both|benchmark] [--quick] [--json PATH]
+        [--scenes a,b] [--out DIR]
 """
 from __future__ import annotations
 
@@ -37,17 +43,17 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run(args) -> dict:
+def run(args, split: str = "benchmark") -> dict:
     import torch
 
     from motion4d.camera import Cameras
     from motion4d.lift import lift, load_lift_config
     from motion4d.evaluation.demo import QUICK_OVERRIDES, holdout_views
     from motion4d.evaluation import evaluate
-    from motion4d.world import BENCHMARK_SUITE, write_scene
+    from motion4d.world import make_suite, write_scene
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    specs = list(BENCHMARK_SUITE)
+    specs = make_suite(split)
     if args.scenes:
         wanted = args.scenes.split(",")
         unknown = [w for w in wanted if w not in {s.name for s in specs}]
@@ -55,14 +61,17 @@ def run(args) -> dict:
             raise SystemExit(f"unknown scene(s) {unknown}; suite: {', '.join(s.name for s in specs)}")
         specs = [s for s in specs if s.name in wanted]
     elif args.quick:
-        specs = [s for s in specs if s.name in ("box-translate", "cone-jump", "cube-spin")]
+        quick = ("box-translate", "cone-jump", "cube-spin") if split == "benchmark" else (
+            "facebox-spin90", "facebox-spin120-ball", "spin-and-jump")
+        specs = [s for s in specs if s.name in quick]
     quick_schedule = args.quick or args.schedule == "quick"
     num_frames = 8 if quick_schedule else 16
     out = Path(args.out)
     rows = []
     quiet = (lambda s: None) if not args.verbose else print
     for spec in specs:
-        scene_dir = out / "scenes" / f"{spec.name}-f{num_frames}"
+        tag = spec.name if split == "benchmark" else f"{split}-{spec.name}"
+        scene_dir = out / "scenes" / f"{tag}-f{num_frames}"
         if not (scene_dir / "scene.json").is_file():
             write_scene(spec.make(num_frames=num_frames, size=64), scene_dir, show_progress=False)
         info = json.loads((scene_dir / "scene.json").read_text())
@@ -71,12 +80,12 @@ def run(args) -> dict:
         held = holdout_views(names)
         common = [f"camera.background={list(bg)}", "output.export=false", "output.preview_every=0",
                   "output.checkpoint_every=0"] + (list(QUICK_OVERRIDES) if quick_schedule else [])
-        row = {"scene": spec.name, "large_motion": spec.large_motion}
+        row = {"scene": spec.name, "split": split, "seed": spec.seed, "large_motion": spec.large_motion}
         # -- multi-view ------------------------------------------------------------------
         if args.only != "sv":
             cfg = load_lift_config("multiview", overrides=common + [f"input.holdout=[{','.join(held)}]"] + args.set)
             t0 = time.perf_counter()
-            res = lift(scene_dir, out / "runs" / f"{spec.name}-mv{num_frames}", cfg, log=quiet)
+            res = lift(scene_dir, out / "runs" / f"{tag}-mv{num_frames}", cfg, log=quiet)
             row["mv_seconds"] = round(time.perf_counter() - t0, 1)
             m = evaluate(res, scene_dir, views=held, background=bg)
             row.update(mv_psnr=m["psnr"], mv_ssim=m["ssim"], mv_iou=m["mask_iou"],
@@ -90,12 +99,12 @@ def run(args) -> dict:
             if args.json:
                 from motion4d.utils.io import write_json
 
-                write_json(args.json, {"rows": rows, "partial": True})
+                write_json(args.json, {"rows": rows, "partial": True, "split": split})
             continue
         # -- single view with the GT static model -------------------------------------------
         cfg = load_lift_config("multiview", overrides=common + SINGLE_VIEW + args.set_single)
         t0 = time.perf_counter()
-        res = lift(scene_dir, out / "runs" / f"{spec.name}-sv{num_frames}", cfg, static=scene_dir / "gaussians" / "000.ply",
+        res = lift(scene_dir, out / "runs" / f"{tag}-sv{num_frames}", cfg, static=scene_dir / "gaussians" / "000.ply",
                    log=quiet)
         row["sv_seconds"] = round(time.perf_counter() - t0, 1)
         dyn_ref = evaluate(res, scene_dir, views=["ref"], background=bg)["psnr"]
@@ -114,7 +123,7 @@ def run(args) -> dict:
         print(f"{spec.name:16s} sv ref {sta_ref:.2f}->{dyn_ref:.2f} novel {sta_nov:.2f}->{dyn_nov:.2f} "
               f"({row['sv_seconds']:.0f}s)", flush=True)
     summary = summarize(rows)
-    return {"rows": rows, "summary": summary, "quick": args.quick, "device": "cpu" if not torch.cuda.is_available()
+    return {"split": split, "rows": rows, "summary": summary, "quick": args.quick, "device": "cpu" if not torch.cuda.is_available()
             else torch.cuda.get_device_name(), "torch_threads": torch.get_num_threads()}
 
 
@@ -128,7 +137,8 @@ def summarize(rows: list[dict]) -> dict:
     return {
         "scenes": len(rows),
         "mv_psnr_mean": _mean(rows, "mv_psnr"), "mv_ssim_mean": _mean(rows, "mv_ssim"),
-        "mv_iou_mean": _mean(rows, "mv_iou"),
+        "mv_iou_mean": _mean(rows, "mv_iou"), "mv_seconds_mean": _mean(rows, "mv_seconds"),
+        "mv_psnr_min": min([r["mv_psnr"] for r in rows if "mv_psnr" in r], default=None),
         "sv_ref_gain_large_mean": _mean(rows, "sv_ref_gain", large),
         "sv_novel_gain_large_mean": _mean(rows, "sv_novel_gain", large),
         "sv_ref_gain_all_mean": _mean(rows, "sv_ref_gain"), "sv_novel_gain_all_mean": _mean(rows, "sv_novel_gain"),
@@ -170,8 +180,25 @@ def print_table(report: dict) -> None:
     print(f"peak RSS {s['peak_rss_mb']:.0f} MB; device {report['device']}, torch threads {report['torch_threads']}")
 
 
+def print_splits(reports: list[dict]) -> None:
+    """Dev and test side by side: multi-view held-out means, the weakest scene and seconds per scene."""
+    head = f"{'split':6s} {'scenes':>6s} {'PSNR':>7s} {'min':>7s} {'SSIM':>6s} {'IoU':>5s} {'s/scene':>8s}"
+    print(head)
+    print("-" * len(head))
+    for rep in reports:
+        s = rep["summary"]
+        if s["mv_psnr_mean"] is None:
+            print(f"{rep['split']:6s} {s['scenes']:>6d}   (no multi-view rows)")
+            continue
+        print(f"{rep['split']:6s} {s['scenes']:>6d} {s['mv_psnr_mean']:7.2f} {s['mv_psnr_min']:7.2f} "
+              f"{s['mv_ssim_mean']:6.3f} {s['mv_iou_mean']:5.3f} {s['mv_seconds_mean']:8.1f}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--split", choices=("benchmark", "dev", "test", "both"), default="benchmark",
+                   help="scene set: the fixed benchmark suite, the dev split (tuning), the test split (reporting "
+                        "only) or both splits side by side (default benchmark)")
     p.add_argument("--quick", action="store_true", help="3 scenes with the quick schedule")
     p.add_argument("--json", default=None, help="write the report as JSON here")
     p.add_argument("--schedule", choices=("full", "quick"), default="full",
@@ -183,13 +210,20 @@ def main(argv=None) -> int:
     p.add_argument("--only", choices=("mv", "sv"), default=None, help="run only the multi-view or single-view setting")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args(argv)
-    report = run(args)
-    print()
-    print_table(report)
+    splits = ["dev", "test"] if args.split == "both" else [args.split]
+    reports = []
+    for split in splits:
+        report = run(args, split)
+        reports.append(report)
+        print(f"\n[{split}]")
+        print_table(report)
+    if len(reports) > 1:
+        print()
+        print_splits(reports)
     if args.json:
         from motion4d.utils.io import write_json
 
-        write_json(args.json, report)
+        write_json(args.json, reports[0] if len(reports) == 1 else {"splits": reports})
         print(f"\nJSON: {args.json}")
     return 0
 

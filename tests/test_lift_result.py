@@ -25,7 +25,7 @@ def run(tmp_path_factory):
     scene, _ = write_multiview(root / "scene", num_frames=3)
     out = root / "run"
     assert main(["video-to-4d", str(scene), "--out", str(out), "--preset", "multiview",
-                 "input.holdout=[el+00_az045]"] + TINY) == 0
+                 "input.holdout=[el+00_az045]", "static.sh_degree=1"] + TINY) == 0
     return out
 
 
@@ -36,6 +36,9 @@ def test_folder_layout_and_result_json(run):
                 "videos/reference.mp4", "videos/turntable.mp4", "mesh/000.obj", "mesh/002.obj", "animation.glb"):
         assert (run / rel).is_file(), rel
     assert not (run / "ply" / "003.ply").exists()
+    # a calibrated run records its cameras: training and held-out views, by name
+    assert info["cameras"] == "cameras.json" and "el+00_az045" not in info["training_views"]
+    assert "el+00_az045" in Cameras.from_json(run / "cameras.json").names
     assert any((run / "checkpoints").iterdir()) and any((run / "previews").glob("step_*.png"))
     # result.json is the last file written: everything it lists is older or as old
     newest = max(p.stat().st_mtime for p in run.rglob("*") if p.is_file() and p.name != "result.json"
@@ -58,6 +61,9 @@ def test_load_result_reproduces_frames_and_ply_round_trip(run):
     m0, m1, mh = (res.gaussians_at(t).means for t in (0.5, 1.0, 0.75))
     assert not torch.allclose(m0, m1)
     assert ((mh - m0).norm(dim=-1).mean() < (m1 - m0).norm(dim=-1).mean())
+    # view-dependent colour (static.sh_degree=1 on calibrated views) survives the PLY round trip
+    ply0 = load_ply(run / "ply" / "000.ply").gaussians()
+    assert ply0.sh_degree == 1 and float(ply0.sh[:, 1:].detach().abs().max()) > 1e-4
     # canonical.ply is the canonical model; the field moves points as it moves Gaussians
     canon = load_ply(run / "canonical.ply").gaussians()
     torch.testing.assert_close(canon.means, res.canonical.means)
@@ -92,9 +98,24 @@ def test_cli_render_matches_api(run, tmp_path):
 
 def test_resume_a_finished_run_keeps_the_result(run, tmp_path, capsys):
     assert main(["video-to-4d", str(run.parent / "scene"), "--out", str(run), "--preset", "multiview",
-                 "input.holdout=[el+00_az045]", "--resume"] + TINY + ["output.export=false"]) == 0
+                 "input.holdout=[el+00_az045]", "static.sh_degree=1", "--resume"] + TINY + ["output.export=false"]) == 0
     assert "resumed from" in capsys.readouterr().out
     assert (run / "result.json").is_file() and load_result(run).num_frames == 3
+
+
+def test_sh_degree_needs_several_calibrated_views():
+    from motion4d.lift import load_lift_config
+    from motion4d.lift.init import initial_model
+    from motion4d.lift.inputs import LiftInput
+
+    cfg = load_lift_config("default", overrides=["static.sh_degree=2", "static.num_points=20"])
+    one = LiftInput(torch.zeros(1, 2, 8, 8, 3), torch.zeros(1, 2, 8, 8, 1), Cameras.orbit(0.0, 0.0, 2.5, 49.1, 8),
+                    calibrated=False, source="clip")
+    with pytest.raises(ValueError, match="static.sh_degree=2.*several calibrated views"):
+        initial_model(one, cfg, 2.5)
+    two = LiftInput(torch.zeros(2, 2, 8, 8, 3), torch.zeros(2, 2, 8, 8, 1), Cameras.orbit(0.0, [0.0, 90.0], 2.5, 49.1, 8),
+                    calibrated=True, source="rig")
+    assert initial_model(two, cfg, 2.5).sh_degree == 2
 
 
 def test_unfinished_folder_is_not_a_result(tmp_path):

@@ -35,14 +35,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_video_to_4d)
 
     r = sub.add_parser("render", help="render a lift result at any time and view",
-                       description="Render a lift result folder at normalised time T from an orbit camera.")
+                       description="Render a lift result folder at normalised time T. A calibrated run draws its own "
+                                   "cameras by default (the reference view, or --camera NAME, with their intrinsics); "
+                                   "--elevation/--azimuth/--radius give an orbit camera with the run's field of view; "
+                                   "--cameras FILE.json renders every camera of FILE at every frame time into the "
+                                   "folder --out (<camera>/000.png ..., RGBA).")
     r.add_argument("result", help="lift result folder (has result.json)")
     r.add_argument("--time", type=float, default=0.0, help="normalised time in [0, 1] (default 0)")
-    r.add_argument("--elevation", type=float, default=0.0, help="degrees above the horizon (default 0)")
-    r.add_argument("--azimuth", type=float, default=0.0, help="degrees, 0 = the reference (front) view")
-    r.add_argument("--radius", type=float, default=None, help="camera distance (default: the reference camera's)")
-    r.add_argument("--size", type=int, default=256, help="image size in pixels (default 256)")
-    r.add_argument("--out", required=True, help="output image: .png, .jpg/.jpeg or .webp (written in that format)")
+    r.add_argument("--camera", default=None, help="a named camera of the run (training or held-out view of a "
+                                                  "calibrated run; see cameras.json in the run folder)")
+    r.add_argument("--cameras", default=None, help="camera JSON: render all its cameras at all frame times into the "
+                                                   "folder --out")
+    r.add_argument("--elevation", type=float, default=None, help="orbit camera: degrees above the horizon (default 0)")
+    r.add_argument("--azimuth", type=float, default=None, help="orbit camera: degrees, 0 = the reference (front) view")
+    r.add_argument("--radius", type=float, default=None, help="orbit camera distance (default: the reference camera's)")
+    r.add_argument("--fovy", type=float, default=None, help="vertical field of view in degrees (default: the run's)")
+    r.add_argument("--size", type=int, default=None, help="image height in pixels (default: the camera's, 256 for "
+                                                          "an orbit camera of an uncalibrated run)")
+    r.add_argument("--out", required=True, help="output image: .png, .jpg/.jpeg or .webp (written in that format); "
+                                                "a folder with --cameras")
     r.set_defaults(func=_render)
 
     d = sub.add_parser("demo", help="shapes-world scene -> 4D lift -> exports + held-out metrics",
@@ -92,51 +103,106 @@ RENDER_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP
 
 
 def _render(args) -> int:
-    import math
-
     import numpy as np
     from PIL import Image
 
-    from motion4d.camera import Cameras
+    from motion4d.evaluation.views import render_camera_file, render_views, to_uint8
     from motion4d.lift import load_result
-    from motion4d.render import render
     from motion4d.utils.io import atomic_path
-    from motion4d.utils.run_dir import check_out_file
+    from motion4d.utils.run_dir import check_out_dir, check_out_file
 
-    if not 0.0 <= args.time <= 1.0:
-        raise ValueError(f"--time must be in [0, 1] (normalised time), got {args.time}")
-    if not 8 <= args.size <= 8192:
-        raise ValueError(f"--size must be 8..8192 pixels, got {args.size}")
-    for name in ("elevation", "azimuth"):
-        if not math.isfinite(getattr(args, name)):
-            raise ValueError(f"--{name} must be a finite number of degrees, got {getattr(args, name)}")
-    if args.radius is not None and not (math.isfinite(args.radius) and args.radius > 0):
-        raise ValueError(f"--radius must be a finite distance > 0, got {args.radius}")
-    out = check_out_file(args.out, suffixes=RENDER_FORMATS)
+    _check_render_args(args)
     result = load_result(args.result)
-    ref = result.metadata.get("reference_camera", {})
-    radius = args.radius
-    if radius is None:
-        ref_cams = Cameras.from_dict(ref) if ref else None
-        radius = float(ref_cams.centers[0].norm()) if ref_cams is not None else 2.5
-    fovy = float(result.metadata.get("resolved_config", {}).get("camera", {}).get("fovy", 49.1))
-    cam = Cameras.orbit(args.elevation, args.azimuth, radius, fovy, args.size)
+    if args.cameras is not None:
+        out_dir = check_out_dir(args.out)
+        paths = render_camera_file(result, args.cameras, out_dir)
+        print(f"rendered {len(paths)} images ({len(paths) // result.num_frames} cameras x {result.num_frames} "
+              f"frames, RGBA): {out_dir}")
+        return 0
+    out = check_out_file(args.out, suffixes=RENDER_FORMATS)
+    cam, what = _render_camera(result, args)
     bg = result.metadata.get("background", [1.0, 1.0, 1.0])
     gaussians = result.gaussians_at(args.time)
     bad = int((~_finite_rows(gaussians)).sum())
     if bad:
         raise ValueError(f"{args.result}: {bad} of {len(gaussians)} Gaussians at t={args.time} are not finite "
                          f"(NaN or inf); the result is broken, retrain it")
-    img_t = render(gaussians, cam, bg)
-    img = img_t.rgb[0].clamp(0, 1)
+    rgb, alpha = render_views(result, cam, [args.time], bg)
     with atomic_path(out) as tmp:
-        Image.fromarray((img.numpy() * 255).round().astype(np.uint8)).save(tmp, format=RENDER_FORMATS[
-            out.suffix.lower()])
-    print(f"rendered t={args.time} elevation={args.elevation} azimuth={args.azimuth} radius={radius:.3g}: {out}")
-    if float(img_t.alpha[0].max()) < 1.0 / 255:
-        print(f"warning: the image is empty (none of the {len(gaussians)} Gaussians covers a pixel at radius "
-              f"{radius:.3g}); try another --radius, --elevation or --azimuth", file=sys.stderr)
+        Image.fromarray(to_uint8(rgb[0, 0])).save(tmp, format=RENDER_FORMATS[out.suffix.lower()])
+    print(f"rendered t={args.time} {what}: {out}")
+    if float(alpha.max()) < 1.0 / 255:
+        print(f"warning: the image is empty (none of the {len(gaussians)} Gaussians covers a pixel); try another "
+              f"--camera, --radius, --elevation or --azimuth", file=sys.stderr)
     return 0
+
+
+def _check_render_args(args) -> None:
+    import math
+
+    if not 0.0 <= args.time <= 1.0:
+        raise ValueError(f"--time must be in [0, 1] (normalised time), got {args.time}")
+    if args.size is not None and not 8 <= args.size <= 8192:
+        raise ValueError(f"--size must be 8..8192 pixels, got {args.size}")
+    for name in ("elevation", "azimuth"):
+        v = getattr(args, name)
+        if v is not None and not math.isfinite(v):
+            raise ValueError(f"--{name} must be a finite number of degrees, got {v}")
+    if args.radius is not None and not (math.isfinite(args.radius) and args.radius > 0):
+        raise ValueError(f"--radius must be a finite distance > 0, got {args.radius}")
+    if args.fovy is not None and not (math.isfinite(args.fovy) and 0 < args.fovy < 180):
+        raise ValueError(f"--fovy must be in (0, 180) degrees, got {args.fovy}")
+    orbit = any(getattr(args, k) is not None for k in ("elevation", "azimuth", "radius"))
+    if args.cameras is not None and (args.camera is not None or orbit):
+        raise ValueError("--cameras renders the cameras of its file; it cannot be combined with --camera, "
+                         "--elevation, --azimuth or --radius")
+    if args.camera is not None and orbit:
+        raise ValueError(f"--camera {args.camera!r} is a calibrated camera; it cannot be combined with --elevation, "
+                         f"--azimuth or --radius (those make an orbit camera)")
+
+
+def _render_camera(result, args):
+    """``(cameras [1], description)`` for ``motion4d render`` (see its --help)."""
+    import math
+
+    from motion4d.camera import Cameras, fov_to_focal
+    from motion4d.evaluation.views import run_cameras
+
+    cams = run_cameras(result)
+    names = list(cams.names or []) if cams is not None else []
+    orbit = any(getattr(args, k) is not None for k in ("elevation", "azimuth", "radius")) or cams is None
+    if args.camera is not None:
+        if args.camera not in names:
+            raise ValueError(f"--camera {args.camera!r} is not a camera of this run; it has: "
+                             f"{', '.join(names) or '(no named cameras: an uncalibrated run)'}")
+        cam, what = cams[names.index(args.camera)], f"camera {args.camera}"
+    elif not orbit:
+        ref = "ref" if "ref" in names else (result.metadata.get("training_views") or names or [None])[0]
+        cam = cams[names.index(ref)] if ref in names else cams[0]
+        what = f"camera {ref or 'reference'}"
+    if orbit:
+        ref_cam = cams[0] if cams is not None else None
+        radius = args.radius if args.radius is not None else (
+            float(ref_cam.centers[0].norm()) if ref_cam is not None else 2.5)
+        fovy = float(result.metadata.get("resolved_config", {}).get("camera", {}).get("fovy", 49.1))
+        size = 256
+        if ref_cam is not None:  # the run's own intrinsics: field of view of its reference camera
+            fovy = math.degrees(2 * math.atan(ref_cam.height / (2 * float(ref_cam.Ks[0, 1, 1]))))
+            size = ref_cam.height
+        el = args.elevation if args.elevation is not None else 0.0
+        az = args.azimuth if args.azimuth is not None else 0.0
+        cam = Cameras.orbit(el, az, radius, fovy, size, None)
+        what = f"elevation={el} azimuth={az} radius={radius:.3g}"
+    if args.size is not None:
+        cam = cam.resized(max(1, round(args.size * cam.width / cam.height)), args.size)
+    if args.fovy is not None:
+        K = cam.Ks.clone()
+        scale = fov_to_focal(args.fovy, cam.height) / float(K[0, 1, 1])
+        K[:, 0, 0] *= scale
+        K[:, 1, 1] *= scale
+        cam = Cameras(cam.viewmats, K, cam.width, cam.height, cam.elevation, cam.azimuth, cam.radius, cam.names)
+        what += f" fovy={args.fovy}"
+    return cam, what
 
 
 def _finite_rows(g):

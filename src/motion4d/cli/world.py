@@ -41,7 +41,7 @@ def register(subparsers) -> None:
     sample.add_argument("n", type=int, nargs="?", default=None, help="number of scenes (omit with --suite)")
     sample.add_argument("--out", required=True, help="suite folder (one scene folder per scene + suite.json)")
     sample.add_argument("--seed-start", type=seed, default=0, help="first seed (default 0)")
-    sample.add_argument("--suite", default=None, help="a named suite instead of N random scenes: benchmark")
+    sample.add_argument("--suite", default=None, help="a named suite instead of N random scenes: benchmark, dev or test (the video-to-4D splits)")
     sample.add_argument("--overwrite", action="store_true",
                         help="re-render scenes that are already complete; also allows a non-empty folder that "
                              "motion4d did not make (other files are kept)")

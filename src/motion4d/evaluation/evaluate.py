@@ -98,7 +98,6 @@ def evaluate(result, gt_scene_dir: str | Path, views: Sequence[str] | None = Non
     Returns:
         the dict described in the module docstring.
     """
-    from motion4d.render import render
     from motion4d.utils.device import resolve_device
     from motion4d.utils.progress import progress
 
@@ -127,29 +126,24 @@ def evaluate(result, gt_scene_dir: str | Path, views: Sequence[str] | None = Non
     bg = [float(v) for v in (spec["background"] if background is None else background)]
     dev = resolve_device(device)
     sel = cams[[names.index(v) for v in views]]
-    sel = sel.to(dev)
     times = [f / (num_frames - 1) if num_frames > 1 else 0.0 for f in frames]
 
-    preds, pred_alpha, chamfers = [], [], []
+    from motion4d.evaluation.views import render_views
+
+    pred, alpha = render_views(result, sel, times, bg, dev)  # [V, F, H, W, 3], [V, F, H, W]
+    chamfers = []
     ply_dir = scene_dir / "gaussians"
-    for f, t in progress(list(zip(frames, times)), desc="eval", disable=None if show_progress else True):
-        g = result.gaussians_at(t)
-        with torch.no_grad():
-            g = g.detach().to(dev)
-            out = render(g, sel, torch.tensor(bg, device=dev))
-        preds.append(out.rgb.float().clamp(0, 1).cpu())
-        pred_alpha.append(out.alpha.float().cpu())
+    for f, t in progress(list(zip(frames, times)), desc="chamfer", disable=None if show_progress else True):
         if (ply_dir / f"{f:03d}.ply").is_file():
             from motion4d.gaussians.ply import load_ply
 
+            g = result.gaussians_at(t)
             gt_means = load_ply(ply_dir / f"{f:03d}.ply").means.detach()
             keep = g.opacities.detach().cpu() >= 0.1
             pts = g.means.detach().cpu()[keep]
             if len(pts):
                 chamfers.append(float(chamfer(_subsample(pts, _CHAMFER_POINTS),
                                               _subsample(gt_means, _CHAMFER_POINTS))))
-    pred = torch.stack(preds, 1)  # [V, F, H, W, 3]
-    alpha = torch.stack(pred_alpha, 1)[..., 0]
     from motion4d.world.dataset import composite
 
     gt_rgba = torch.from_numpy(np.stack([_gt_images(scene_dir, v, frames) for v in views]))  # [V,F,H,W,4]

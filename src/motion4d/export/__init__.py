@@ -10,18 +10,23 @@ and returns the path(s) it wrote.
 * :func:`extract_mesh`: marching cubes on the Gaussians' density field, with vertex colours.
 * :func:`export_obj_sequence`: per-frame OBJ meshes with vertex colours (Blender Stop-motion-OBJ).
 * :func:`export_animated_glb`: one mesh topology animated by morph targets (glTF 2.0 binary).
+* :func:`prune_floaters`: drop faint far-off Gaussians before exporting (:class:`PrunedScene`).
 """
 from motion4d.export.glb import export_animated_glb, write_morph_glb
 from motion4d.export.density import DensityGrid, density_grid
 from motion4d.export.mesh import extract_mesh
 from motion4d.export.obj_sequence import export_obj_sequence, write_obj
 from motion4d.export.ply_sequence import export_ply_sequence
+from motion4d.export.prune import PrunedScene, floater_mask, prune_floaters
 from motion4d.export.turntable import render_comparison, render_turntable
 from motion4d.utils.media import WRITE_FORMATS as VIDEO_FORMATS, write_video
 
 __all__ = [
     "VIDEO_FORMATS",
     "DensityGrid",
+    "PrunedScene",
+    "floater_mask",
+    "prune_floaters",
     "density_grid",
     "export_animated_glb",
     "export_obj_sequence",

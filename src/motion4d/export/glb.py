@@ -53,7 +53,8 @@ def export_animated_glb(scene, path: str | os.PathLike, num_frames: int | None =
     The mesh comes from :func:`extract_mesh` on the scene's canonical Gaussians
     (``scene.canonical_gaussians()`` or ``scene.canonical`` when the scene has ``deform_points``,
     else ``scene.gaussians_at(0)``), so every frame shares its topology and vertex colours. Vertices
-    move with ``scene.deform_points`` when the scene has it, else with their ``k`` nearest Gaussians
+    move with ``scene.deform_points`` when the scene has it (clamped to the Gaussians' support: no
+    vertex travels farther than its ``k`` nearest Gaussians), else with their ``k`` nearest Gaussians
     (:mod:`motion4d.export.animate`). This replaces DreamGaussian4D's per-frame meshes, whose
     topology changes every frame (its issue #11).
 

@@ -110,6 +110,12 @@ def lift(input: str | Path | LiftInput, out: str | Path, cfg: LiftConfig | None 
                   for k, v in files.items()},
         "resolved_config": config_to_dict(cfg),
     }
+    if data.calibrated:
+        # a calibrated run draws what it was trained on: its cameras (training and held-out) travel with it
+        cams = data.all_cameras if data.all_cameras is not None else data.cameras
+        cams.to_json(out / "cameras.json")
+        info["cameras"] = "cameras.json"
+        info["training_views"] = list(data.cameras.names or [])
     write_json(out / "result.json", info)
     result.metadata = info
     return result
@@ -150,19 +156,24 @@ def export_result(result: LiftResult, out: str | Path, cfg: LiftConfig, data: Li
     bg = list(cfg.camera.background)
     files: dict[str, Any] = {}
     t0 = time.perf_counter()
-    files["ply"] = export.export_ply_sequence(result, out / "ply")
+    scene = result
+    if ocfg.prune_floaters:
+        scene, dropped = export.prune_floaters(result)
+        if dropped:
+            log(f"exports: {dropped} faint far-off Gaussian(s) dropped (output.prune_floaters=false keeps them)")
+    files["ply"] = export.export_ply_sequence(scene, out / "ply")
     if data is not None:
-        files["reference_video"] = export.render_comparison(result, data.composite(torch.tensor(bg))[0],
+        files["reference_video"] = export.render_comparison(scene, data.composite(torch.tensor(bg))[0],
                                                             data.cameras[0], out / "videos" / "reference.mp4",
                                                             fps=ocfg.fps, background=bg)
     radius = float(data.cameras.centers[0].norm()) if data is not None else cfg.camera.radius
-    files["turntable_video"] = export.render_turntable(result, out / "videos" / "turntable.mp4", t=None,
+    files["turntable_video"] = export.render_turntable(scene, out / "videos" / "turntable.mp4", t=None,
                                                        num_views=ocfg.turntable_views, elevation=15.0, radius=radius,
                                                        fovy=cfg.camera.fovy, size=ocfg.video_size, background=bg,
                                                        fps=ocfg.fps * 2)
     if ocfg.meshes:
-        files["mesh"] = export.export_obj_sequence(result, out / "mesh", resolution=ocfg.mesh_resolution)
-        files["animation"] = export.export_animated_glb(result, out / "animation.glb", resolution=ocfg.mesh_resolution,
+        files["mesh"] = export.export_obj_sequence(scene, out / "mesh", resolution=ocfg.mesh_resolution)
+        files["animation"] = export.export_animated_glb(scene, out / "animation.glb", resolution=ocfg.mesh_resolution,
                                                         fps=ocfg.fps)
     log(f"exports written in {time.perf_counter() - t0:.1f}s")
     return files

@@ -97,6 +97,12 @@ class StaticConfig:
     lr_means: float = 1.6e-3
     lr_means_final: float = 1.6e-5
     lr_sh: float = 0.01
+    sh_degree: int = 0
+    """Spherical-harmonics degree of the colour (0..3). Above 0 the colour depends on the view direction
+    (3DGS); this needs several calibrated views (a single clip cannot tell view dependence from shape).
+    The PLY exports keep every coefficient."""
+    lr_sh_rest: float = 0.0005
+    """Learning rate of the SH coefficients above degree 0 (3DGS: 1/20 of the base colour's)."""
     lr_opacity: float = 0.05
     lr_scales: float = 0.005
     lr_quats: float = 0.005
@@ -116,7 +122,9 @@ class StaticConfig:
         check_choice("static.init", self.init, ("ball", "visual_hull"))
         if self.iters < 0 or self.num_points < 1 or self.views_per_step < 1:
             raise ValueError("static.iters must be >= 0, static.num_points and static.views_per_step >= 1")
-        _check_nonnegative("static", self, ("lr_means", "lr_means_final", "lr_sh", "lr_opacity", "lr_scales",
+        check_range("static.sh_degree", self.sh_degree, 0, 3)
+        _check_nonnegative("static", self, ("lr_means", "lr_means_final", "lr_sh", "lr_sh_rest", "lr_opacity",
+                                            "lr_scales",
                                             "lr_quats", "lambda_rgb", "lambda_mask", "lambda_sds",
                                             "densify_grad_threshold"))
         check_range("static.init_radius", self.init_radius, 0, None, low_open=True)
@@ -138,6 +146,14 @@ class DynamicConfig:
     """Novel views per frame for score distillation (DreamGaussian4D's n_views); 0 disables."""
     lr_grid: float = 6.4e-3
     lr_mlp: float = 6.4e-4
+    lr_final_ratio: float = 1.0
+    """The field's learning rates decay exponentially to this fraction of ``lr_grid`` / ``lr_mlp`` by the
+    last step (4DGaussians: 0.1); 1 keeps them constant."""
+    time_curriculum: float = 0.0
+    """Coarse-to-fine in time: over the first ``time_curriculum * iters`` steps the sampled frames are
+    drawn from a window that grows linearly from the first two frames to the whole clip, so the field
+    follows a large motion (a rotation) from the canonical frame outwards; 0 samples every frame from
+    the start."""
     optimize_gaussians: bool = True
     """Fine-tune the canonical Gaussians jointly (DreamGaussian4D's optimize_gaussians)."""
     gaussian_lr_scale: float = 0.1
@@ -164,6 +180,8 @@ class DynamicConfig:
                                              "lambda_plane_tv", "lambda_time_smoothness", "lambda_time_l1",
                                              "lambda_rigidity"))
         check_range("dynamic.gaussian_lr_scale", self.gaussian_lr_scale, 0, 100)
+        check_range("dynamic.lr_final_ratio", self.lr_final_ratio, 0, 1, low_open=True)
+        check_range("dynamic.time_curriculum", self.time_curriculum, 0, 1)
         check_range("dynamic.rigidity_k", self.rigidity_k, 1, None)
 
 
@@ -195,6 +213,9 @@ class OutputConfig:
     meshes: bool = True
     """Per-frame OBJ sequence and animated GLB (marching cubes)."""
     mesh_resolution: int = 64
+    prune_floaters: bool = True
+    """Drop faint far-off Gaussians (:func:`motion4d.export.prune_floaters`) from the PLY sequence, videos
+    and meshes; ``canonical.ply`` and the field keep every Gaussian."""
     video_size: int = 256
     turntable_views: int = 60
     fps: int = 8

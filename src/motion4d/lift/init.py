@@ -11,11 +11,16 @@ __all__ = ["initial_model"]
 
 
 def initial_model(data: LiftInput, cfg: LiftConfig, ref_radius: float) -> GaussianModel:
-    """``static.num_points`` Gaussians from ``static.init`` (``ball`` or ``visual_hull``), seeded by ``cfg.seed``."""
+    """``static.num_points`` Gaussians from ``static.init`` (``ball`` or ``visual_hull``), seeded by ``cfg.seed``,
+    with SH degree ``static.sh_degree`` (above 0 only for several calibrated views: ValueError otherwise)."""
     gen = torch.Generator().manual_seed(cfg.seed)
+    if cfg.static.sh_degree > 0 and not (data.calibrated and data.num_views >= 2):
+        raise ValueError(f"static.sh_degree={cfg.static.sh_degree} (view-dependent colour) needs several calibrated "
+                         f"views (a multi-view input or --views); this input has {data.num_views} "
+                         f"{'calibrated' if data.calibrated else 'uncalibrated'} view(s): use static.sh_degree=0")
     if cfg.static.init == "visual_hull":
         return _visual_hull(data, cfg, ref_radius, gen)
-    return GaussianModel.random_in_sphere(cfg.static.num_points, cfg.static.init_radius,
+    return GaussianModel.random_in_sphere(cfg.static.num_points, cfg.static.init_radius, sh_degree=cfg.static.sh_degree,
                                           opacity=cfg.static.init_opacity, generator=gen)
 
 
@@ -51,4 +56,5 @@ def _visual_hull(data: LiftInput, cfg: LiftConfig, ref_radius: float, gen: torch
         idx = torch.randperm(len(pts), generator=gen)[:n]
         pts, colour = pts[idx], colour[idx]
     jitter = (torch.rand(pts.shape, generator=gen) - 0.5) * (2 * half / res)
-    return GaussianModel.from_points(pts + jitter, colour, opacity=cfg.static.init_opacity)
+    return GaussianModel.from_points(pts + jitter, colour, opacity=cfg.static.init_opacity,
+                                     sh_degree=cfg.static.sh_degree)

@@ -49,6 +49,8 @@ class LiftInput:
         cameras: ``V`` cameras (``cameras[0]`` is the reference view).
         calibrated: cameras came from a cameras JSON (else a synthetic front camera).
         source: where the data came from; ``holdout``: calibrated views left out of training.
+        all_cameras: every camera of the source's ``cameras.json`` (training, held-out and skipped
+            views, with names) for a calibrated input, else None; the run folder records it.
     """
 
     rgb: torch.Tensor
@@ -57,6 +59,7 @@ class LiftInput:
     calibrated: bool
     source: str
     holdout: list[str] = field(default_factory=list)
+    all_cameras: Cameras | None = None
 
     @property
     def num_views(self) -> int:
@@ -282,7 +285,7 @@ def load_input(path: str | Path, cfg: InputConfig | None = None, camera: CameraC
     idx = resample_indices(next(iter(counts.values())), cfg.num_frames)
     index = [names.index(n) for n, _ in sources]
     return LiftInput(torch.stack(rgbs)[:, idx], torch.stack(alphas)[:, idx], cams[index], calibrated=True,
-                     source=str(path), holdout=holdout)
+                     source=str(path), holdout=holdout, all_cameras=cams)
 
 
 def _warn_if_stretched(available: int, cfg: InputConfig, source: str) -> None:

@@ -4,6 +4,7 @@ Folder layout (written by :func:`motion4d.lift.lift`; ``result.json`` is written
 without it is an unfinished run)::
 
     result.json              what the folder holds (paths, config summary, timings, losses)
+    cameras.json             a calibrated run's cameras (training and held-out views; ``motion4d render``)
     config.yaml              the resolved config (load_lift_config(preset=None, file=...) reads it)
     canonical.ply            canonical Gaussians (3DGS PLY layout)
     deformation.safetensors  deformation field weights + architecture (metadata "motion4d")

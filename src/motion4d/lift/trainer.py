@@ -101,7 +101,8 @@ class LiftTrainer:
         self.static_given = static is not None
         self.static_iters = 0 if static is not None else cfg.static.iters
         self.checkpoints = Checkpoints(self.out / "checkpoints", keep=2)
-        model = (GaussianModel.from_gaussians(static) if static is not None
+        model = (GaussianModel.from_gaussians(static, sh_degree=max(static.sh_degree, cfg.static.sh_degree))
+                 if static is not None
                  else initial_model(data, cfg, ref_radius)).to(self.device)
         self.state = TrainState(stage="static" if self.static_iters > 0 else "dynamic")
         self.stage: Stage = self._make_stage(self.state.stage, model)

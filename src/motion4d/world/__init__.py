@@ -15,8 +15,9 @@ from motion4d.world.motions import LARGE_MOTIONS, MOTION_KINDS, compatible_motio
 from motion4d.world.objects import OBJECT_KINDS, PALETTE
 from motion4d.world.options import SceneOptions
 from motion4d.world.scene import FrozenScene, WorldScene, make_scene
-from motion4d.world.suite import BENCHMARK_SUITE, SceneSpec, make_suite, write_suite
+from motion4d.world.suite import BENCHMARK_SUITE, DEV_SPLIT, TEST_SPLIT, SceneSpec, make_suite, write_suite
+from motion4d.world.variants import apply_variants
 
 __all__ = ["WorldScene", "FrozenScene", "make_scene", "SceneOptions", "write_scene", "scene_cameras", "view_name", "read_rgba",
            "composite", "describe", "caption_from_description", "MOTION_KINDS", "OBJECT_KINDS", "LARGE_MOTIONS",
-           "PALETTE", "compatible_motions", "BENCHMARK_SUITE", "SceneSpec", "make_suite", "write_suite"]
+           "PALETTE", "compatible_motions", "BENCHMARK_SUITE", "DEV_SPLIT", "TEST_SPLIT", "apply_variants", "SceneSpec", "make_suite", "write_suite"]

@@ -17,7 +17,8 @@ and each part::
 Object frame: +Y up, the object's front faces +Z, its centre near the origin, about one unit tall
 before ``scale``. ``left``/``right`` are the object's own (its right arm is on -X).
 Patterns are evaluated in the part's local frame along ``pattern_axis``: ``two-tone`` splits the part
-in half, ``stripes`` alternates ``k`` bands of ``colors[0]`` and ``colors[1]``.
+in half, ``stripes`` alternates ``k`` bands of ``colors[0]`` and ``colors[1]``; ``faces`` (boxes, set by
+:mod:`motion4d.world.variants`) gives each of the six faces its own colour, ``colors[2 * axis + (side > 0)]``.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import math
 
 import numpy as np
 
-__all__ = ["PALETTE", "OBJECT_KINDS", "PRIMITIVE_KINDS", "FIGURE_KINDS", "PATTERNS", "build_object",
+__all__ = ["PALETTE", "OBJECT_KINDS", "PRIMITIVE_KINDS", "FIGURE_KINDS", "PATTERNS", "FACE_COLORS", "build_object",
            "part_colors", "roles"]
 
 # Colour names the captions use -> linear RGB in [0, 1]. No white: the default background is white.
@@ -38,7 +39,9 @@ PALETTE: dict[str, tuple[float, float, float]] = {
 PRIMITIVE_KINDS = ("sphere", "box", "cylinder", "cone", "torus", "capsule")
 FIGURE_KINDS = ("snowman", "robot", "dog")
 OBJECT_KINDS = PRIMITIVE_KINDS + FIGURE_KINDS
-PATTERNS = ("solid", "two-tone", "stripes")
+PATTERNS = ("solid", "two-tone", "stripes")  # drawn from the seed; ``faces`` is only set by variants
+#: Colours of the six faces of a ``faces`` box (local -X, +X, -Y, +Y, -Z, +Z).
+FACE_COLORS = ("red", "green", "blue", "yellow", "purple", "cyan")
 _MAIN_COLORS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "cyan", "brown", "gray")
 
 
@@ -171,6 +174,11 @@ def part_colors(part: dict, local_points: np.ndarray, half_extent: np.ndarray) -
     n = len(local_points)
     if part["pattern"] == "solid" or len(colors) == 1:
         return np.repeat(colors[:1], n, axis=0)
+    if part["pattern"] == "faces":  # the face a surface point lies on: its largest relative coordinate
+        rel = local_points / np.maximum(np.asarray(half_extent, dtype=np.float64), 1e-9)
+        axis = np.argmax(np.abs(rel), axis=1)
+        side = rel[np.arange(n), axis] > 0
+        return colors[(2 * axis + side) % len(colors)]
     axis = int(part["pattern_axis"])
     u = np.clip((local_points[:, axis] + half_extent[axis]) / (2 * half_extent[axis]), 0.0, 1.0 - 1e-9)
     bands = 2 if part["pattern"] == "two-tone" else int(part["stripes"])

@@ -17,17 +17,21 @@ from typing import Sequence
 from motion4d.utils.io import write_json
 from motion4d.world.motions import LARGE_MOTIONS
 
-__all__ = ["SceneSpec", "BENCHMARK_SUITE", "SUITES", "random_suite", "make_suite", "write_suite"]
+__all__ = ["SceneSpec", "BENCHMARK_SUITE", "DEV_SPLIT", "TEST_SPLIT", "SUITES", "random_suite", "make_suite", "write_suite"]
 
 
 @dataclass(frozen=True)
 class SceneSpec:
-    """A reproducible scene: seed plus forced object and motion kinds (``None``: drawn from the seed)."""
+    """A reproducible scene: seed plus forced object and motion kinds (``None``: drawn from the seed), and
+    optional variants (:func:`motion4d.world.variants.apply_variants`): ``faces`` colours each face of a
+    box differently, ``spin = (x, y, z, degrees)`` sets every spin's axis and angle."""
 
     name: str
     seed: int
     objects: tuple[str, ...] | None = None
     motions: tuple[str, ...] | None = None
+    faces: bool = False
+    spin: tuple[float, float, float, float] | None = None
 
     @property
     def large_motion(self) -> bool:
@@ -37,9 +41,11 @@ class SceneSpec:
     def make(self, **kwargs):
         """The :class:`~motion4d.world.WorldScene` (``kwargs`` go to :func:`~motion4d.world.make_scene`)."""
         from motion4d.world.scene import make_scene
+        from motion4d.world.variants import apply_variants
 
-        return make_scene(self.seed, objects=list(self.objects) if self.objects else None,
-                          motions=list(self.motions) if self.motions else None, **kwargs)
+        scene = make_scene(self.seed, objects=list(self.objects) if self.objects else None,
+                           motions=list(self.motions) if self.motions else None, **kwargs)
+        return apply_variants(scene, faces=self.faces, spin=self.spin)
 
 
 def _one(name, seed, obj, motion):
@@ -61,7 +67,25 @@ BENCHMARK_SUITE: tuple[SceneSpec, ...] = (
     SceneSpec("duo", 111, ("sphere", "cone"), ("translate", "spin")),
     SceneSpec("trio", 112, ("box", "torus", "snowman"), ("bounce", "wobble", "wave")),
 )
-SUITES = {"benchmark": BENCHMARK_SUITE}
+
+
+def _split(seed0: int) -> tuple[SceneSpec, ...]:
+    """The harder recipes (textured rotations, several independent motions) at seeds ``seed0 + i``."""
+    return (
+        SceneSpec("facebox-spin90", seed0, ("box",), ("spin",), faces=True, spin=(0.0, 1.0, 0.0, 90.0)),
+        SceneSpec("facebox-spin120-ball", seed0 + 1, ("box", "sphere"), ("spin", "translate"), faces=True,
+                  spin=(0.0, 1.0, 0.0, 120.0)),
+        SceneSpec("facebox-tumble", seed0 + 2, ("box",), ("spin",), faces=True, spin=(1.0, 0.0, 0.0, 90.0)),
+        SceneSpec("torus-orbit", seed0 + 3, ("torus",), ("orbit",)),
+        SceneSpec("spin-and-jump", seed0 + 4, ("box", "cone"), ("spin", "jump"), faces=True),
+        SceneSpec("trio-mixed", seed0 + 5, None, ("spin", "translate", "bounce"), faces=True),
+    )
+
+
+# Dev split: for tuning. Test split: the same recipes at other seeds, for reporting only (never tune on it).
+DEV_SPLIT: tuple[SceneSpec, ...] = _split(201)
+TEST_SPLIT: tuple[SceneSpec, ...] = _split(301)
+SUITES = {"benchmark": BENCHMARK_SUITE, "dev": DEV_SPLIT, "test": TEST_SPLIT}
 
 
 def random_suite(n: int, seed_start: int = 0) -> list[SceneSpec]:
@@ -72,7 +96,7 @@ def random_suite(n: int, seed_start: int = 0) -> list[SceneSpec]:
 
 
 def make_suite(name: str) -> list[SceneSpec]:
-    """A named suite's specs (``benchmark``)."""
+    """A named suite's specs (``benchmark``, ``dev``, ``test``)."""
     if name not in SUITES:
         raise ValueError(f"unknown suite {name!r}; available: {', '.join(SUITES)}")
     return list(SUITES[name])

@@ -25,7 +25,7 @@ __all__ = ["LiftContext", "StepLosses", "Stage", "GAUSS_LRS"]
 
 #: (GaussianModel parameter, StaticConfig learning-rate field)
 GAUSS_LRS = (("means", "lr_means"), ("log_scales", "lr_scales"), ("quats", "lr_quats"),
-             ("opacity_logits", "lr_opacity"), ("sh_dc", "lr_sh"), ("sh_rest", "lr_sh"))
+             ("opacity_logits", "lr_opacity"), ("sh_dc", "lr_sh"), ("sh_rest", "lr_sh_rest"))
 
 
 @dataclass

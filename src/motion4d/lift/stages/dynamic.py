@@ -50,9 +50,27 @@ class DynamicStage(Stage):
             model.requires_grad_(False)
         self.opt = torch.optim.Adam(groups, lr=0.0, eps=1e-15)
 
+    def frame_window(self, step: int) -> int:
+        """Number of leading frames sampled at ``step`` (``dynamic.time_curriculum``)."""
+        cfg, num = self.ctx.cfg.dynamic, self.ctx.num_frames
+        ramp = cfg.time_curriculum * self.iters
+        if ramp <= 0 or step >= ramp:
+            return num
+        return min(num, 2 + int((num - 2) * step / ramp))
+
+    def field_lr_scale(self, step: int) -> float:
+        """Factor on the field's learning rates at ``step`` (exponential decay to ``lr_final_ratio``)."""
+        ratio = self.ctx.cfg.dynamic.lr_final_ratio
+        return 1.0 if ratio >= 1.0 else ratio ** (step / max(1, self.iters - 1))
+
     def step(self, step: int, gen: torch.Generator) -> StepLosses:
         cfg, ctx = self.ctx.cfg.dynamic, self.ctx
-        frames = torch.randperm(ctx.num_frames, generator=gen)[: min(cfg.frames_per_step, ctx.num_frames)]
+        scale = self.field_lr_scale(step)
+        for group in self.opt.param_groups:
+            if group.get("name") in ("grid", "mlp"):
+                group["lr"] = (cfg.lr_grid if group["name"] == "grid" else cfg.lr_mlp) * scale
+        window = self.frame_window(step)
+        frames = torch.randperm(window, generator=gen)[: min(cfg.frames_per_step, window)]
         frames = frames.sort().values
         canonical = self.model.gaussians()
         n = len(canonical)
