@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from motion4d.batch.jobs import Job
 
-__all__ = ["ModelCache", "check_job", "job_hash", "run_job", "GENERATE_KEYS"]
+__all__ = ["ModelCache", "check_job", "job_hash", "run_job", "GENERATE_KEYS", "RESUMABLE"]
 
 Log = Callable[[str], None]
 
@@ -31,6 +31,8 @@ GENERATE_KEYS = ("prompt", "model", "motion", "appearance", "motion_scale", "app
                  "noise_prior_video", "seed", "frames", "width", "height", "steps", "guidance", "negative_prompt",
                  "fps", "device", "precision", "allow_base_mismatch", "scheduler")
 _LIFT_KEYS = ("input", "static", "views")
+#: Routes that continue a cut-off run from their own checkpoints; the others start their folder afresh.
+RESUMABLE = ("text-to-4d", "image-to-4d", "video-to-4d", "train-motion")
 
 
 class ModelCache:

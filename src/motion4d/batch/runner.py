@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from motion4d.batch.jobs import Job
-from motion4d.batch.routes import ModelCache, job_hash, run_job
+from motion4d.batch.routes import RESUMABLE, ModelCache, job_hash, run_job
 
 __all__ = ["JobResult", "BatchWorker", "Progress", "RECORD_NAME", "job_dir", "read_record", "is_done", "run_local",
            "plan"]
@@ -97,7 +97,8 @@ class BatchWorker:
         folder = job_dir(out, job)
         h = job_hash(job)
         rec = read_record(folder)
-        resume = bool(rec and rec.get("hash") == h and rec.get("status") in ("running", "failed"))
+        resume = bool(rec and rec.get("hash") == h and rec.get("status") in ("running", "failed")
+                      and job.route in RESUMABLE)
         if not resume and folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True, exist_ok=True)
