@@ -112,3 +112,29 @@ def test_killed_run_finishes_with_same_outputs(reference, model, tmp_path):
     assert summary["counts"]["skipped"] == list(states.values()).count("done")
     for name in GOOD:
         assert frames_digest(out / "jobs" / name) == frames_digest(root / "out" / "jobs" / name), name
+
+
+def test_video_to_4d_job_resumes_from_its_checkpoints(tmp_path):
+    """A lift job cut off after a checkpoint (record 'running', no result.json) continues from it on re-run."""
+    from _lift_data import write_multiview
+
+    from motion4d.batch import parse_jobs
+
+    scene, _ = write_multiview(tmp_path / "scene")
+    tiny = ["static.num_points=120", "static.views_per_step=2", "dynamic.frames_per_step=2",
+            "dynamic.views_per_frame=2", "output.preview_every=0", "input.holdout=[el+00_az045]",
+            "dynamic.deform.resolution=[6,6,6,3]", "dynamic.deform.channels=4", "dynamic.deform.width=16",
+            "static.iters=4", "dynamic.iters=4", "output.checkpoint_every=4", "output.export=false"]
+    job = parse_jobs({"jobs": [{"route": "video-to-4d", "name": "blob", "preset": "multiview",
+                                "input": str(scene), "overrides": tiny}]})[0]
+    out = tmp_path / "out"
+    res = BatchWorker().run(job, str(out))
+    folder = out / "jobs" / "blob"
+    assert res["status"] == "done", res["error"]
+    assert (folder / "canonical.ply").is_file() and res["outputs"]["canonical"] == str(folder / "canonical.ply")
+    record = json.loads((folder / "batch-job.json").read_text())
+    (folder / "batch-job.json").write_text(json.dumps({**record, "status": "running"}))
+    (folder / "result.json").unlink()
+    again = BatchWorker().run(job, str(out))
+    assert again["status"] == "done" and (folder / "result.json").is_file()
+    assert "resumed from" in (folder / "batch-job.log").read_text()
