@@ -95,7 +95,7 @@ def test_killed_run_finishes_with_same_outputs(reference, model, tmp_path):
                                                         os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-m", "motion4d", "batch", str(jobs), "--out", str(out)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first = out / "jobs" / GOOD[0] / "batch-job.json"
+    first = out / "records" / f"{GOOD[0]}.json"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         if first.is_file() and json.loads(first.read_text())["status"] == "done":
@@ -103,7 +103,7 @@ def test_killed_run_finishes_with_same_outputs(reference, model, tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    states = {n: json.loads(p.read_text())["status"] if (p := out / "jobs" / n / "batch-job.json").is_file() else None
+    states = {n: json.loads(p.read_text())["status"] if (p := out / "records" / f"{n}.json").is_file() else None
               for n in GOOD}
     assert states[GOOD[0]] == "done" and list(states.values()).count("done") < 4, states
     assert main(["batch", str(jobs), "--out", str(out)]) == 0
@@ -132,9 +132,10 @@ def test_video_to_4d_job_resumes_from_its_checkpoints(tmp_path):
     folder = out / "jobs" / "blob"
     assert res["status"] == "done", res["error"]
     assert (folder / "canonical.ply").is_file() and res["outputs"]["canonical"] == str(folder / "canonical.ply")
-    record = json.loads((folder / "batch-job.json").read_text())
-    (folder / "batch-job.json").write_text(json.dumps({**record, "status": "running"}))
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["blob"]  # the batch's own files live elsewhere
+    record = json.loads((out / "records" / "blob.json").read_text())
+    (out / "records" / "blob.json").write_text(json.dumps({**record, "status": "running"}))
     (folder / "result.json").unlink()
     again = BatchWorker().run(job, str(out))
     assert again["status"] == "done" and (folder / "result.json").is_file()
-    assert "resumed from" in (folder / "batch-job.log").read_text()
+    assert "resumed from" in (out / "logs" / "blob.log").read_text()

@@ -10,7 +10,7 @@ Every route runs through the library's own entry points (no logic is duplicated 
 | ``train-motion`` | :func:`motion4d.video.train.train_motion` | LoRA files | ``checkpoints/`` |
 | ``generate-video`` | :func:`motion4d.video.generate.generate_video` | ``video.mp4`` | (reruns; seconds) |
 
-The batch itself marks a job finished with ``OUT/jobs/<name>/batch-job.json`` (see :mod:`motion4d.batch.runner`).
+The batch itself records a finished job in ``OUT/records/<name>.json`` (see :mod:`motion4d.batch.runner`).
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Running a batch: job folders, resume records, retries, the progress line and the in-process runner.
 
-Each job owns ``OUT/jobs/<name>/``. The batch writes ``batch-job.json`` there: ``{"status": "running", "hash"}``
+Each job owns its run folder ``OUT/jobs/<name>/`` (only the route writes there). The batch keeps its record in
+``OUT/records/<name>.json`` and the job's log in ``OUT/logs/<name>.log``: ``{"status": "running", "hash"}``
 when the job starts and ``{"status": "done", "hash", "seconds", "outputs", "scores"}`` when it ends. On a re-run:
 
 - ``done`` with the same config hash: skipped;
@@ -22,10 +23,8 @@ from typing import Any, Callable
 from motion4d.batch.jobs import Job
 from motion4d.batch.routes import RESUMABLE, ModelCache, job_hash, run_job
 
-__all__ = ["JobResult", "BatchWorker", "Progress", "RECORD_NAME", "job_dir", "read_record", "is_done", "run_local",
+__all__ = ["JobResult", "BatchWorker", "Progress", "job_dir", "record_path", "read_record", "is_done", "run_local",
            "plan"]
-
-RECORD_NAME = "batch-job.json"
 
 
 @dataclass
@@ -50,22 +49,29 @@ class JobResult:
 
 
 def job_dir(out: str | Path, job: Job) -> Path:
+    """The job's run folder, ``OUT/jobs/<name>``."""
     return Path(out) / "jobs" / job.name
 
 
-def read_record(folder: Path) -> dict[str, Any] | None:
+def record_path(out: str | Path, job: Job) -> Path:
+    """The batch's record of the job, ``OUT/records/<name>.json``."""
+    return Path(out) / "records" / f"{job.name}.json"
+
+
+def read_record(out: str | Path, job: Job) -> dict[str, Any] | None:
     import json
 
     try:
-        return json.loads((folder / RECORD_NAME).read_text())
+        return json.loads(record_path(out, job).read_text())
     except (OSError, ValueError):
         return None
 
 
 def is_done(out: str | Path, job: Job, h: str | None = None) -> bool:
     """True when the job's folder holds a finished run of this same configuration."""
-    rec = read_record(job_dir(out, job))
-    return bool(rec and rec.get("status") == "done" and rec.get("hash") == (h or job_hash(job)))
+    rec = read_record(out, job)
+    return bool(rec and rec.get("status") == "done" and rec.get("hash") == (h or job_hash(job))
+                and job_dir(out, job).is_dir())
 
 
 def plan(jobs: list[Job], out: str | Path) -> tuple[list[Job], list[JobResult]]:
@@ -73,8 +79,8 @@ def plan(jobs: list[Job], out: str | Path) -> tuple[list[Job], list[JobResult]]:
     todo, skipped = [], []
     for job in jobs:
         h = job_hash(job)
-        rec = read_record(job_dir(out, job))
-        if rec and rec.get("status") == "done" and rec.get("hash") == h:
+        rec = read_record(out, job)
+        if is_done(out, job, h):
             skipped.append(JobResult(job.name, job.route, "skipped", rec.get("seconds", 0.0), 0, rec.get("outputs", {}),
                                      rec.get("scores", {}), None, h))
         else:
@@ -94,16 +100,18 @@ class BatchWorker:
         from motion4d.utils.io import write_json
 
         job = job if isinstance(job, Job) else Job.from_dict(job)
-        folder = job_dir(out, job)
+        folder, record = job_dir(out, job), record_path(out, job)
         h = job_hash(job)
-        rec = read_record(folder)
+        rec = read_record(out, job)
         resume = bool(rec and rec.get("hash") == h and rec.get("status") in ("running", "failed")
                       and job.route in RESUMABLE)
         if not resume and folder.exists():
             shutil.rmtree(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        write_json(folder / RECORD_NAME, {"status": "running", "hash": h, "route": job.route, "job": job.to_dict()})
-        log_file = folder / "batch-job.log"
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        write_json(record, {"status": "running", "hash": h, "route": job.route, "job": job.to_dict()})
+        log_file = Path(out) / "logs" / f"{job.name}.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         with open(log_file, "a") as fh:
             def log(msg: str) -> None:
@@ -116,12 +124,12 @@ class BatchWorker:
             except Exception as e:  # noqa: BLE001 - a job's failure is recorded, the batch goes on
                 fh.write(traceback.format_exc())
                 err = f"{type(e).__name__}: {e}".strip()
-                write_json(folder / RECORD_NAME, {"status": "failed", "hash": h, "route": job.route, "error": err,
+                write_json(record, {"status": "failed", "hash": h, "route": job.route, "error": err,
                                                   "job": job.to_dict()})
                 return JobResult(job.name, job.route, "failed", time.perf_counter() - t0, attempt, error=err,
                                  hash=h, worker=os.getpid(), loads=self.cache.loads).to_dict()
         seconds = time.perf_counter() - t0
-        write_json(folder / RECORD_NAME, {"status": "done", "hash": h, "route": job.route, "seconds": seconds,
+        write_json(record, {"status": "done", "hash": h, "route": job.route, "seconds": seconds,
                                           "outputs": res["outputs"], "scores": res["scores"], "job": job.to_dict()})
         return JobResult(job.name, job.route, "done", seconds, attempt, res["outputs"], res["scores"], None, h,
                          os.getpid(), self.cache.loads).to_dict()
