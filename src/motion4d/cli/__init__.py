@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "motion4d.cli.video",      # train-motion, generate-video, convert-motiondirector
     "motion4d.cli.pipelines",  # text-to-4d
     "motion4d.cli.zoo",        # zoo train | eval | ship
+    "motion4d.cli.batch",      # batch
 )
 
 
