@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from motion4d.lift import load_input, load_lift_config
+from motion4d.lift import lift, load_input, load_lift_config
 from motion4d.lift.result import LiftResult
 from motion4d.lift.stages import DynamicStage, StaticStage
 from motion4d.lift.trainer import LiftTrainer
@@ -146,3 +146,29 @@ def test_isometry_loss_allows_rigid_motion_only():
     assert _isometry(pts, pts @ rot.T + torch.tensor([0.3, -0.2, 0.1]), knn) < 1e-10
     stretched = pts * torch.tensor([1.5, 1.0, 1.0])
     assert _isometry(pts, stretched, knn) > 1e-3
+
+
+def test_a_diverged_step_stops_with_stage_step_and_checkpoint_and_saves_nothing_after(mv, tmp_path, monkeypatch):
+    """Issue #16: a NaN/inf loss or parameter stops training with one clear error naming the stage, the step,
+    the likely keys and the checkpoint to resume from; the last checkpoint stays the last good state."""
+    from motion4d.deform import NonFiniteError
+    from motion4d.lift.stages import StaticStage
+
+    original = StaticStage.step
+
+    def diverging(self, step, gen):
+        losses = original(self, step, gen)
+        if step == 3:
+            with torch.no_grad():
+                self.model.means[0, 0] = float("nan")
+        return losses
+
+    monkeypatch.setattr(StaticStage, "step", diverging)
+    cfg = load_lift_config("demo", overrides=TINY + ["static.iters=6", "dynamic.iters=2", "output.checkpoint_every=2",
+                                                     "output.export=false"])
+    with pytest.raises(NonFiniteError, match=r"static stage at step 3: non-finite gaussians parameters.*"
+                                             r"static.lr_means.*resume from .*step-000002"):
+        lift(mv, tmp_path / "run", cfg, log=lambda s: None)
+    ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert ckpts == ["step-000002"]                                   # nothing saved after the bad step
+    assert not (tmp_path / "run" / "result.json").exists()

@@ -27,6 +27,7 @@ import torch
 
 from motion4d.camera import Cameras
 from motion4d.config import config_to_dict
+from motion4d.deform import NonFiniteError
 from motion4d.deform.field import DeformationField, deform
 from motion4d.gaussians.model import Gaussians, GaussianModel
 from motion4d.lift.config import LiftConfig
@@ -162,6 +163,7 @@ class LiftTrainer:
                 name = self.state.stage
                 start = time.perf_counter()
                 losses = self.stage.step(self.state.step, self._seed_step()).logged()
+                self._check_finite(name, self.state.step, losses)
                 self.state.seconds[name] += time.perf_counter() - start
                 self.state.step += 1
                 if self.state.step % 10 == 0 or self.state.step == 1:
@@ -178,6 +180,28 @@ class LiftTrainer:
         finally:
             bar.close()
         self.save()
+
+    def _check_finite(self, stage: str, step: int, losses: dict[str, torch.Tensor]) -> None:
+        """Stop with :class:`~motion4d.deform.NonFiniteError` when a loss or a parameter is NaN/inf.
+
+        The message names the stage, the step, the settings that usually cause it and the checkpoint to resume
+        from; nothing is saved after a diverged step, so that checkpoint is the last good state.
+        """
+        bad = [k for k, v in losses.items() if not bool(torch.isfinite(torch.as_tensor(v)).all())]
+        params = [("gaussians", p) for p in self.model.parameters()]
+        if self.field is not None:
+            params += [("deformation field", p) for p in self.field.parameters()]
+        bad += sorted({f"{what} parameters" for what, p in params if not bool(torch.isfinite(p).all())})
+        if not bad:
+            return
+        keys = ("static.lr_means / static.lr_scales / static.lr_opacity, a --static PLY with huge or NaN values"
+                if stage == "static" else
+                "dynamic.lr_grid / dynamic.lr_mlp / dynamic.gaussian_lr_scale / dynamic.lambda_rigidity")
+        ckpt = self.checkpoints.latest()
+        where = (f"resume from {ckpt.path} with --resume after changing them" if ckpt is not None
+                 else "no checkpoint was written yet: start again after changing them")
+        raise NonFiniteError(f"training diverged in the {stage} stage at step {step}: non-finite {', '.join(bad)}. "
+                             f"Likely too large a learning rate or loss weight ({keys}); {where}")
 
     def _advance_stage(self) -> None:
         s = self.state
