@@ -172,3 +172,17 @@ def test_a_diverged_step_stops_with_stage_step_and_checkpoint_and_saves_nothing_
     ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert ckpts == ["step-000002"]                                   # nothing saved after the bad step
     assert not (tmp_path / "run" / "result.json").exists()
+
+
+def test_resume_skips_a_damaged_checkpoint_for_the_one_before(mv, tmp_path, monkeypatch):
+    """Issue #16: a corrupt newest checkpoint on --resume falls back to the previous one, in one line."""
+    cfg = load_lift_config("demo", overrides=TINY + ["static.iters=4", "dynamic.iters=2", "output.checkpoint_every=2",
+                                                     "output.export=false"])
+    lift(mv, tmp_path / "run", cfg, log=lambda s: None)
+    ckpts = sorted((tmp_path / "run" / "checkpoints").iterdir())
+    assert len(ckpts) == 2
+    (ckpts[-1] / "state.safetensors").write_bytes(b"not a safetensors file")
+    logs: list[str] = []
+    lift(mv, tmp_path / "run", cfg, resume=True, log=logs.append)
+    assert any("cannot be read" in s and ckpts[-1].name in s for s in logs)
+    assert any(f"resumed from {ckpts[0]}" in s for s in logs)

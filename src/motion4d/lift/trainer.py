@@ -232,12 +232,25 @@ class LiftTrainer:
         return self.checkpoints.save(self.global_step, write).path
 
     def load_latest(self) -> bool:
-        """Restore the newest checkpoint of this run folder; False when there is none."""
-        ckpt = self.checkpoints.latest()
-        if ckpt is None:
+        """Restore the newest readable checkpoint of this run folder; False when there is none.
+
+        A checkpoint that cannot be read (a damaged file) is reported in one line and the one before it is used.
+        """
+        found = self.checkpoints.list()
+        if not found:
             self.log(f"--resume: no checkpoint in {self.checkpoints.root}; starting from scratch")
             return False
-        loaded = load_train_state(ckpt.state_file, restore_global_rng=False)
+        from safetensors import SafetensorError
+
+        for ckpt in reversed(found):
+            try:
+                loaded = load_train_state(ckpt.state_file, restore_global_rng=False)
+                break
+            except (OSError, ValueError, SafetensorError) as e:
+                self.log(f"--resume: {ckpt.path} cannot be read ({type(e).__name__}: {e}); trying the one before")
+        else:
+            raise ValueError(f"--resume: none of the {len(found)} checkpoints in {self.checkpoints.root} can be read; "
+                             f"start again without --resume")
         meta, tensors = loaded.meta, loaded.tensors
         _check_same_config(meta.get("config", {}), config_to_dict(self.cfg))
         m = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
