@@ -65,5 +65,5 @@ def test_builtin_rows_resolve_to_their_package_folder(monkeypatch):
     assert folder == Path(motion4d.__file__).parent / "presets" / "guidance" and folder.is_dir()
     monkeypatch.setitem(MODELS, "tiny-gone", ModelInfo("tiny-gone", "motion4d/tiny-gone", "test", None, "MIT",
                                                       "tests", builtin="no/such/folder"))
-    with pytest.raises(ModelNotFoundError, match="built-in model 'tiny-gone' has no weights.*motion4d zoo train"):
+    with pytest.raises(ModelNotFoundError, match="(?s)built-in model 'tiny-gone' has no weights.*motion4d zoo train"):
         resolve_pretrained("tiny-gone")
