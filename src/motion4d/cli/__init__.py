@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "motion4d.cli.models",     # models
     "motion4d.cli.video",      # train-motion, generate-video, convert-motiondirector
     "motion4d.cli.pipelines",  # text-to-4d
+    "motion4d.cli.app",        # app, view
 )
 
 
