@@ -70,23 +70,30 @@ def build_app(settings: AppSettings):
         return settings.runs_root / token
 
     def follow(job: Job, token: str, progress):
+        """Stream the status and the generated clip (as soon as it exists) while the job runs."""
         jobs[token] = job
         job.start()
         shown_clip = None
         while job.running:
             frac, desc = _fraction(job)
             progress(frac, desc=desc)
-            files = run_outputs(job.run_dir)
-            clip = files["clip"] if files["clip"] != shown_clip else gr.skip()
-            shown_clip = files["clip"] or shown_clip
-            yield _status(job), clip, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            clip = run_outputs(job.run_dir)["clip"]
+            yield _status(job), (str(clip) if clip and clip != shown_clip else gr.skip())
+            shown_clip = clip or shown_clip
             time.sleep(POLL_S)
+        clip = run_outputs(job.run_dir)["clip"]
+        yield _status(job), _s(clip)
+
+    def finish(token):
+        """The final outputs (a separate, non-streaming event: Model3D mounts its viewer only then)."""
+        job = jobs.get(token or "")
+        if job is None:
+            return None, None, None, None
         files = run_outputs(job.run_dir)
         archive = None
         if job.run_dir.is_dir():
             archive = zip_run(job.run_dir, job.run_dir.parent / f"{job.run_dir.parent.name}.zip")
-        yield (_status(job), _s(files["clip"]), _s(files["glb"]), _s(files["ply"]), _s(files["turntable"]),
-               _s(archive))
+        return _s(files["glb"]), _s(files["ply"]), _s(files["turntable"]), _s(archive)
 
     def _s(p: Path | None):
         return str(p) if p else None
@@ -180,10 +187,10 @@ def build_app(settings: AppSettings):
             ply = gr.Model3D(label="Canonical Gaussians (PLY)", elem_id="ply")
         archive = gr.File(label="Run folder (zip)", elem_id="zip")
         outputs = [status, clip, glb, ply, turntable, archive]
-        events = []
         for name, button, fn, inputs in buttons:
-            events.append(button.click(fn, inputs, outputs, concurrency_limit=1, concurrency_id="gpu",
-                                       api_name=f"run_{name}", show_progress="full"))
+            button.click(fn, inputs, [status, clip], concurrency_limit=1, concurrency_id="gpu",
+                         api_name=f"run_{name}", show_progress="full").success(
+                finish, [token], [glb, ply, turntable, archive], queue=False)
         cancel_btn.click(cancel, [token], [status], queue=False)
         refresh.click(gallery, [token], [table, pick], queue=False)
         pick.input(open_run, [token, pick], outputs, queue=False)
