@@ -102,7 +102,7 @@ def build_app(settings: AppSettings):
         token = token or new_session(settings)
         try:
             return make(token, *args), token
-        except (UploadError, ValueError, FileNotFoundError) as e:
+        except (UploadError, ValueError, OSError) as e:     # bad input, config or missing model: say so
             raise gr.Error(str(e), duration=None) from None
 
     def run_text(token, prompt, motion, appearance, preset, *adv, progress=gr.Progress()):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 __all__ = ["Splats", "ViewCamera", "ViewData", "load_view_data", "splats_of"]
 
@@ -61,7 +62,7 @@ def splats_of(g, keep: np.ndarray | None = None) -> Splats:
     from motion4d.gaussians import covariance_3d
 
     if keep is not None:
-        g = g.select(__import__("torch").as_tensor(keep))
+        g = g.select(torch.as_tensor(keep))
     cov = covariance_3d(g.quats, g.scales)
     return Splats(g.means.float().numpy().astype(np.float32), cov.float().numpy().astype(np.float32),
                   g.rgb.clamp(0, 1).float().numpy().astype(np.float32),
