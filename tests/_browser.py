@@ -45,20 +45,31 @@ class Browser:
         self.browser = self._pw.chromium.launch(executable_path=executable, headless=True, args=FLAGS)
         self.tmp = tmp
 
-    def page(self, **kwargs):
-        ctx = self.browser.new_context(viewport={"width": 1200, "height": 900}, accept_downloads=True, **kwargs)
-        return ctx.new_page()
+    def page(self, width: int = 1200, height: int = 900, **kwargs):
+        ctx = self.browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True, **kwargs)
+        page = ctx.new_page()
+        page.set_default_timeout(90000)       # software WebGL on a busy 2-core machine is slow to give a frame
+        return page
 
     def close(self) -> None:
         self.browser.close()
         self._pw.stop()
 
 
-def shot(locator) -> np.ndarray:
-    """A screenshot of ``locator`` as ``uint8 [H, W, 3]``."""
+def shot(target) -> np.ndarray:
+    """A screenshot of a page or of the box of a locator, as ``uint8 [H, W, 3]``.
+
+    A locator is cut out of a page screenshot by its bounding box (a live WebGL canvas never counts as
+    "stable", which an element screenshot waits for).
+    """
     from PIL import Image
 
-    return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB"))
+    if hasattr(target, "bounding_box"):
+        box = target.bounding_box()
+        data = target.page.screenshot(clip=box, timeout=90000, animations="disabled")
+    else:
+        data = target.screenshot(timeout=90000, animations="disabled")
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
 def drawn(img: np.ndarray) -> float:

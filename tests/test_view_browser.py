@@ -58,7 +58,7 @@ def test_viewer_time_slider_changes_the_picture(run, browser):
 
     server, viewer = serve(run, port=free_port(), block=False)
     try:
-        page = browser.page()
+        page = browser.page(800, 600)
         page.goto(f"http://127.0.0.1:{server.get_port()}/")
         canvas = page.locator("canvas").first
         canvas.wait_for(timeout=30000)
@@ -86,7 +86,7 @@ def test_exported_html_renders_offline(run, browser, tmp_path):
     assert main(["view", str(run), "--export-html", str(out)]) == 0
     html = out.read_text()
     assert "__VISER_EMBED_DATA__" in html and "http://" not in html.split("__VISER_EMBED_DATA__")[1][:200]
-    page = browser.page()
+    page = browser.page(800, 600)
     requests: list[str] = []
 
     def block(route):                                      # offline: anything not from the file is refused

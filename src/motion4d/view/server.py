@@ -46,6 +46,9 @@ class Viewer:
         self.server, self.data = server, data
         scene = server.scene
         scene.set_up_direction("+y")
+        eye = np.asarray(data.reference_camera.c2w)[:3, 3]           # start behind the reference camera
+        server.initial_camera.position = tuple(float(v) for v in eye * 1.6 + np.array([0.0, 0.8, 0.0]))
+        server.initial_camera.look_at = (0.0, 0.0, 0.0)
         self.frames = [self._splats(f"/frames/t{i}", s, visible=(i == 0)) for i, s in enumerate(data.frames)]
         self.canonical = self._splats("/canonical", data.canonical, visible=False)
         ref = data.reference_camera
