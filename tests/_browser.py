@@ -65,6 +65,7 @@ def shot(target) -> np.ndarray:
     from PIL import Image
 
     if hasattr(target, "bounding_box"):
+        target.scroll_into_view_if_needed()
         box = target.bounding_box()
         data = target.page.screenshot(clip=box, timeout=90000, animations="disabled")
     else:
