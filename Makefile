@@ -27,6 +27,11 @@ demo: venv
 	$(BIN)/motion4d demo --quick --out outputs/demo
 
 test: venv
+	# the browser tests drive Debian's chromium (Playwright cannot download its own here); they skip, saying
+	# so, when it is missing and cannot be installed
+	@command -v chromium >/dev/null 2>&1 || apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } || \
+		echo "note: chromium could not be installed; the browser tests will be skipped"
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: venv

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "motion4d.cli.pipelines",  # text-to-4d
     "motion4d.cli.zoo",        # zoo train | eval | ship
     "motion4d.cli.batch",      # batch
+    "motion4d.cli.app",        # app, view
 )
 
 
