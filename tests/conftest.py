@@ -8,7 +8,7 @@ import pytest  # noqa: E402
 
 
 #: test modules whose tiny models run torch on one thread
-ONE_THREAD_MODULES = ("test_video_", "test_lift_guided", "test_presets_smoke", "test_pipelines_")
+ONE_THREAD_MODULES = ("test_video_", "test_lift_guided", "test_presets_smoke", "test_pipelines_", "test_zoo")
 
 
 @pytest.fixture(autouse=True, scope="module")

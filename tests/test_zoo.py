@@ -13,15 +13,8 @@ from motion4d.zoo.data import SPLITS, StillSpec, render_stills, split_seed, to_r
 
 SHIPPED = ["tiny-vae", "tiny-clip"]          # tiny-t2v joins once its run is shipped (notes/zoo.md)
 # measured figures (notes/zoo.md) minus a margin; the CI check uses fewer images than the benchmark
-FLOORS = {"tiny-vae": 21.0, "tiny-clip": 0.4}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+#: a little under the shipped figures on these small samples (tiny-vae step 2200: 30.86 dB on 8 test scenes)
+FLOORS = {"tiny-vae": 28.0, "tiny-clip": 0.4}
 
 
 def test_splits_are_disjoint_and_checked():
