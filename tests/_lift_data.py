@@ -60,3 +60,21 @@ def write_multiview(root: Path, num_frames: int = 4, size: int = SIZE, azimuths=
         for f in range(F):
             iio.imwrite(root / name / f"{f:03d}.png", rgba[c, f])
     return root, cams
+
+
+#: ``motion4d video-to-4d`` options for a lift with full exports in seconds (multiview preset, 3 frames)
+TINY_LIFT = ["static.iters=12", "dynamic.iters=6", "static.num_points=150", "static.views_per_step=2",
+             "dynamic.frames_per_step=2", "dynamic.views_per_frame=2", "output.checkpoint_every=6",
+             "dynamic.deform.resolution=[6,6,6,3]", "dynamic.deform.channels=4", "dynamic.deform.width=16",
+             "output.video_size=32", "output.turntable_views=4", "output.fps=4", "input.holdout=[el+00_az045]"]
+
+
+def tiny_lift_run(root: Path, *extra: str) -> Path:
+    """Write a 3-frame multi-view scene under ``root`` and lift it with ``motion4d video-to-4d`` into
+    ``root/run`` (:data:`TINY_LIFT` plus ``extra`` options); returns the run folder."""
+    from motion4d.cli import main
+
+    scene, _ = write_multiview(root / "scene", num_frames=3)
+    out = root / "run"
+    assert main(["video-to-4d", str(scene), "--out", str(out), "--preset", "multiview", *TINY_LIFT, *extra]) == 0
+    return out

@@ -11,22 +11,15 @@ from motion4d.gaussians import load_ply
 from motion4d.lift import load_result
 from motion4d.render import render
 
-TINY = ["static.iters=12", "dynamic.iters=6", "static.num_points=150", "static.views_per_step=2",
-        "dynamic.frames_per_step=2", "dynamic.views_per_frame=2", "output.preview_every=6", "output.checkpoint_every=6",
-        "dynamic.deform.resolution=[6,6,6,3]", "dynamic.deform.channels=4", "dynamic.deform.width=16",
-        "output.video_size=32", "output.turntable_views=4", "output.mesh_resolution=20", "output.fps=4"]
+#: on top of _lift_data.TINY_LIFT: previews, a finer mesh and view-dependent colour
+EXTRA = ("output.preview_every=6", "output.mesh_resolution=20", "static.sh_degree=1")
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from _lift_data import write_multiview
+    from _lift_data import tiny_lift_run
 
-    root = tmp_path_factory.mktemp("lift")
-    scene, _ = write_multiview(root / "scene", num_frames=3)
-    out = root / "run"
-    assert main(["video-to-4d", str(scene), "--out", str(out), "--preset", "multiview",
-                 "input.holdout=[el+00_az045]", "static.sh_degree=1"] + TINY) == 0
-    return out
+    return tiny_lift_run(tmp_path_factory.mktemp("lift"), *EXTRA)
 
 
 def test_folder_layout_and_result_json(run):
@@ -97,8 +90,10 @@ def test_cli_render_matches_api(run, tmp_path):
 
 
 def test_resume_a_finished_run_keeps_the_result(run, tmp_path, capsys):
-    assert main(["video-to-4d", str(run.parent / "scene"), "--out", str(run), "--preset", "multiview",
-                 "input.holdout=[el+00_az045]", "static.sh_degree=1", "--resume"] + TINY + ["output.export=false"]) == 0
+    from _lift_data import TINY_LIFT
+
+    assert main(["video-to-4d", str(run.parent / "scene"), "--out", str(run), "--preset", "multiview", *TINY_LIFT,
+                 *EXTRA, "--resume", "output.export=false"]) == 0
     assert "resumed from" in capsys.readouterr().out
     assert (run / "result.json").is_file() and load_result(run).num_frames == 3
 

@@ -9,22 +9,11 @@ import pytest
 from _browser import Browser, chromium_or_skip, drawn, free_port, shot
 from motion4d.cli import main
 
-TINY = ["static.iters=12", "dynamic.iters=6", "static.num_points=150", "static.views_per_step=2",
-        "dynamic.frames_per_step=2", "dynamic.views_per_frame=2", "output.preview_every=0", "output.checkpoint_every=6",
-        "dynamic.deform.resolution=[6,6,6,3]", "dynamic.deform.channels=4", "dynamic.deform.width=16",
-        "output.video_size=32", "output.turntable_views=4", "output.mesh_resolution=16", "output.fps=4"]
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from _lift_data import write_multiview
+    from _lift_data import tiny_lift_run
 
-    root = tmp_path_factory.mktemp("view")
-    scene, _ = write_multiview(root / "scene", num_frames=3)
-    out = root / "run"
-    assert main(["video-to-4d", str(scene), "--out", str(out), "--preset", "multiview",
-                 "input.holdout=[el+00_az045]"] + TINY) == 0
-    return out
+    return tiny_lift_run(tmp_path_factory.mktemp("view"), "output.preview_every=0", "output.mesh_resolution=16")
 
 
 @pytest.fixture(scope="module")

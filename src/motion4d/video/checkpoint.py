@@ -131,8 +131,6 @@ def save_adapter(unet, name: str, file: str | Path, *, base_model: str, source: 
 
 def read_lora(file: str | Path) -> LoRACheckpoint:
     """Read a motion4d LoRA file; ``FileNotFoundError``/``ValueError`` with a clear message when it is not one."""
-    from safetensors import safe_open
-
     file = Path(file).expanduser()
     if file.is_dir():
         raise ValueError(f"{str(file)!r} is a folder; pass the LoRA file itself (e.g. {file / 'temporal.safetensors'})")
@@ -141,12 +139,7 @@ def read_lora(file: str | Path) -> LoRACheckpoint:
     if file.suffix in (".pt", ".pth", ".bin"):
         raise ValueError(f"{str(file)!r} is a pickle, not a motion4d LoRA (safetensors). MotionDirector "
                          f"checkpoints are imported with: motion4d convert-motiondirector {file.parent} OUT")
-    try:
-        with safe_open(str(file), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e:  # noqa: BLE001 - safetensors raises several error types for non-safetensors input
-        raise ValueError(f"{str(file)!r} is not a safetensors file: {e}") from None
+    meta, tensors = _read_safetensors(file)
     if meta.get("format") != FORMAT:
         raise ValueError(f"{str(file)!r} is not a motion4d LoRA checkpoint (metadata format="
                          f"{meta.get('format')!r}, expected {FORMAT!r})")
@@ -266,17 +259,10 @@ def read_peft_lora(file: str | Path, unet) -> LoRACheckpoint:
     adapted module (``ValueError`` otherwise, or for keys that are not LoRA pairs). Mixed ranks become a
     ``rank_pattern``; alpha is the ``lora_alpha``/``alpha`` metadata for every layer (peft's meaning: scale
     alpha / layer rank) or, without it, each layer's own rank (scale 1)."""
-    from safetensors import safe_open
-
     file = Path(file).expanduser()
     if not file.is_file():
         raise FileNotFoundError(f"LoRA file {str(file)!r} does not exist")
-    try:
-        with safe_open(str(file), framework="pt") as f:
-            meta = f.metadata() or {}
-            raw = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e:  # noqa: BLE001 - safetensors raises several error types for non-safetensors input
-        raise ValueError(f"{str(file)!r} is not a safetensors file: {e}") from None
+    meta, raw = _read_safetensors(file)
     tensors = {}
     for k, v in raw.items():
         for prefix in ("unet.", "base_model.model."):
@@ -318,3 +304,14 @@ def load_lora_file(unet, file: str | Path, *, model_id: str, name: str | None = 
         return load_lora(unet, file, model_id=model_id, name=name, scale=scale,
                          allow_base_mismatch=allow_base_mismatch)
     return apply_checkpoint(unet, read_peft_lora(file, unet), name or "motion", scale)
+
+
+def _read_safetensors(file: Path) -> tuple[dict, dict]:
+    """``(metadata, tensors)`` of a safetensors file; ``ValueError`` naming the file when it is not one."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            return f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # noqa: BLE001 - safetensors raises several error types for non-safetensors input
+        raise ValueError(f"{str(file)!r} is not a safetensors file: {e}") from None
