@@ -325,3 +325,41 @@ def test_motiondirector_valid_list_converts(tmp_path, tiny_unet, kind):
     torch.save(_md_tensors(tiny_unet, kind), tmp_path / "100_unet.pt")
     written = convert_motiondirector(tmp_path / "100_unet.pt", tmp_path / "out", unet=tiny_unet)
     assert set(written) == {kind} and len(load_file(str(written[kind]))) == len(_md_tensors(tiny_unet, kind))
+
+
+# -- training checkpoints --------------------------------------------------------------------------------------
+def _valid_state(tmp: Path) -> tuple[bytes, torch.nn.Module]:
+    from motion4d.utils.training_state import save_train_state
+
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    net(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    save_train_state(tmp / "state.safetensors", step=7, optimizers={"main": opt},
+                     generators={"data": torch.Generator().manual_seed(1)}, meta={"stage": "static"})
+    return (tmp / "state.safetensors").read_bytes(), net
+
+
+@FAST
+@given(flips=st.lists(st.tuples(st.integers(0, 100_000), st.integers(0, 255)), max_size=4),
+       cut=st.one_of(st.none(), st.integers(0, 3000)), blob=st.one_of(st.none(), st.binary(max_size=300)))
+def test_training_state_mutations(tmp_path_factory, flips, cut, blob):
+    """A damaged, truncated or random checkpoint state gives a clear error (so --resume can fall back to the
+    checkpoint before it) or a load whose step is the saved one."""
+    from motion4d.utils.training_state import load_train_state
+
+    tmp = tmp_path_factory.mktemp("state")
+    data, net = _valid_state(tmp)
+    data = bytearray(blob if blob is not None else data)
+    for pos, val in flips:
+        if data:
+            data[pos % len(data)] = val
+    if cut is not None:
+        data = data[:cut]
+    (tmp / "m.safetensors").write_bytes(bytes(data))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    state = _expect_clear(lambda: load_train_state(tmp / "m.safetensors", optimizers={"main": opt},
+                                                   restore_global_rng=False))
+    if state is not None:
+        assert isinstance(state.step, int)

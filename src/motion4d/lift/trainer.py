@@ -240,13 +240,11 @@ class LiftTrainer:
         if not found:
             self.log(f"--resume: no checkpoint in {self.checkpoints.root}; starting from scratch")
             return False
-        from safetensors import SafetensorError
-
         for ckpt in reversed(found):
             try:
                 loaded = load_train_state(ckpt.state_file, restore_global_rng=False)
                 break
-            except (OSError, ValueError, SafetensorError) as e:
+            except (OSError, ValueError) as e:
                 self.log(f"--resume: {ckpt.path} cannot be read ({type(e).__name__}: {e}); trying the one before")
         else:
             raise ValueError(f"--resume: none of the {len(found)} checkpoints in {self.checkpoints.root} can be read; "

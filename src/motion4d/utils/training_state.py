@@ -153,15 +153,22 @@ def load_train_state(file: str | Path, *, optimizers: dict[str, torch.optim.Opti
                      ) -> LoadedState:
     """Read a :func:`save_train_state` file; restore ``optimizers`` and RNGs (``generators`` by name, torch's
     global RNG unless ``restore_global_rng`` is false) in place; return the rest."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(file), framework="pt") as f:
-        raw = (f.metadata() or {}).get("motion4d")
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            raw = (f.metadata() or {}).get("motion4d")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except SafetensorError as e:                       # a damaged or truncated file
+        raise ValueError(f"{str(file)!r} is not a readable training state ({e})") from None
     if raw is None:
         raise ValueError(f"{str(file)!r} is not a motion4d training state (no 'motion4d' metadata); it may come "
                          f"from an older version: start the run again without --resume")
-    header = json.loads(raw)
+    try:
+        header = json.loads(raw)
+        int(header["step"])
+    except (ValueError, TypeError, KeyError) as e:
+        raise ValueError(f"{str(file)!r} has a damaged 'motion4d' header ({e})") from None
     state = LoadedState(int(header["step"]), {k: v for k, v in tensors.items() if not k.startswith(("opt.", "rng."))},
                         header.get("meta", {}), str(file), header.get("optimizers", {}), tensors)
     for name, opt in (optimizers or {}).items():
