@@ -84,3 +84,24 @@ def test_cli_train_then_generate(tmp_path_factory, tmp_path, capsys):
     assert "--noise-prior-video" in capsys.readouterr().err
     assert main(["train-motion", "data.paths=[/nonexistent/clip.mp4]"]) == 2
     assert "'/nonexistent/clip.mp4' does not exist" in capsys.readouterr().err
+
+
+def test_a_non_finite_loss_stops_with_the_step_and_where_to_resume(tmp_path_factory, tmp_path, monkeypatch):
+    """Issue #16: a diverged train-motion step is one clear ValueError (one line at the CLI), not a traceback, and
+    nothing is saved after it."""
+    from motion4d.video import train as train_mod
+
+    original = train_mod._Trainer.step
+    calls = []
+
+    def diverging(self):
+        logs = original(self)
+        calls.append(1)
+        return {**logs, "loss_temporal": float("nan")} if len(calls) == 2 else logs
+
+    monkeypatch.setattr(train_mod._Trainer, "step", diverging)
+    model = tiny_model_dir(tmp_path_factory)
+    video = write_square_video(tmp_path / "v.mp4", num_frames=6)
+    with pytest.raises(ValueError, match=r"diverged at step 2: non-finite \{'loss_temporal': nan\}.*--resume.*checkpoints"):
+        train_mod.train_motion(_cfg(model, video, tmp_path / "run", 4), show_progress=False)
+    assert not (tmp_path / "run" / "temporal.safetensors").exists()

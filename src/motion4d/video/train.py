@@ -294,8 +294,10 @@ class _Trainer:
             logs["time"] = round(time.time() - t0, 3)
             losses.append(logs)
             if not all(math.isfinite(v) for k, v in logs.items() if k.startswith("loss")):
-                raise FloatingPointError(f"non-finite loss at step {step}: {logs}; lower lr or use "
-                                         f"mixed_precision=bf16/no")
+                bad = {k: v for k, v in logs.items() if k.startswith("loss") and not math.isfinite(v)}
+                raise ValueError(f"train-motion diverged at step {step}: non-finite {bad}. Lower lr or use "
+                                 f"mixed_precision=bf16/no, then continue with --resume from the last checkpoint in "
+                                 f"{Path(cfg.output_dir) / 'checkpoints'} (nothing was saved after this step)")
             if main:
                 with open(log_file, "a") as fh:
                     fh.write(json.dumps(logs) + "\n")
