@@ -79,9 +79,12 @@ def test_removed_weight_key_names_its_replacement():
 def test_section_numbers_are_schedules_too():
     from motion4d.guidance.base import Guidance
 
+    class Schedules(Guidance):  # the base is abstract; the schedules need no model
+        _load = encode_condition = predict_noise = None
+
     cfg = GuidanceConfig(type="mvdream", mvdream={"recon_std_rescale": [0, 0.0, 1.0, 100]},
                          video={"motion_amp_scale": [[0, 1.0], [10, 5.0]]})
-    g = Guidance(cfg)
+    g = Schedules(cfg)
     assert g.value("mvdream.recon_std_rescale", 50) == pytest.approx(0.5)
     assert g.value("video.motion_amp_scale", 5) == pytest.approx(3.0)
     with pytest.raises(ConfigError, match="video.motion_amp_scale"):

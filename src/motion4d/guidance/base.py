@@ -32,6 +32,7 @@ CFG batches are ordered (uncond, cond) everywhere, as in :mod:`motion4d.video.sa
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
@@ -122,7 +123,7 @@ class SDSStep:
     eps_cond: torch.Tensor
 
 
-class Guidance(torch.nn.Module):
+class Guidance(torch.nn.Module, metaclass=abc.ABCMeta):
     """Base class and template of every score-distillation model (see the module docstring).
 
     Class attributes: ``kind`` (name in messages), ``needs`` (condition fields read: ``"prompt"``,
@@ -148,21 +149,24 @@ class Guidance(torch.nn.Module):
         self.stats: dict[str, Any] = {}          # diagnostics of the last call (timesteps, LoRA loss)
 
     # -- what a model implements ---------------------------------------------------------------
+    @abc.abstractmethod
     def _load(self) -> None:  # pragma: no cover - abstract
         """Build the components (called once, lazily). Must set ``self.scheduler`` (a diffusers noise
         scheduler: ``add_noise``, ``alphas_cumprod``, ``config.num_train_timesteps``)."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def encode_condition(self, condition: Condition, batch: int) -> Any:  # pragma: no cover - abstract
         """The model's conditioning for a CFG batch of ``2 * batch`` rows: unconditional first, then
         conditional (any structure :meth:`predict_noise` reads)."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def predict_noise(self, latents_noisy: torch.Tensor, t: torch.Tensor, cond: Any
                       ) -> torch.Tensor:  # pragma: no cover - abstract
         """The raw model output (in the scheduler's ``prediction_type``) for a CFG batch: ``latents_noisy``
         ``[2B, C, ...]`` in ``self.dtype``, ``t`` ``[2B]``, ``cond`` from :meth:`encode_condition`."""
-        raise NotImplementedError
+        ...
 
     # -- optional hooks ------------------------------------------------------------------------
     views_per_timestep: int = 1

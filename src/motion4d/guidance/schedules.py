@@ -38,6 +38,7 @@ themselves be schedules):
 """
 from __future__ import annotations
 
+import abc
 import bisect
 import math
 from dataclasses import dataclass, field
@@ -83,7 +84,7 @@ def _points(points: Any) -> tuple[tuple[int, float], ...]:
     return tuple(out)
 
 
-class Schedule:
+class Schedule(abc.ABC):
     """A number that may change with the optimisation step: ``schedule(step) -> float``.
 
     Subclasses are frozen dataclasses (so configs holding them compare, copy and serialise); each has
@@ -92,8 +93,9 @@ class Schedule:
 
     kinds: ClassVar[dict[str, type["Schedule"]]] = {}
 
+    @abc.abstractmethod
     def __call__(self, step: int | float = 0) -> float:  # pragma: no cover - abstract
-        raise NotImplementedError
+        ...
 
     @property
     def is_constant(self) -> bool:

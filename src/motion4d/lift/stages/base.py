@@ -7,6 +7,7 @@ A stage is an object with its own optimiser and its own step counter ``0 .. iter
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -90,7 +91,7 @@ class StepLosses:
         return out
 
 
-class Stage:
+class Stage(abc.ABC):
     """Base class of a lift stage. Subclasses set ``name``, build ``self.opt`` and implement :meth:`step`.
 
     ``step(k, gen)`` runs one optimisation step at the stage's own step ``k`` (schedules and the
@@ -104,8 +105,9 @@ class Stage:
         self.opt: torch.optim.Optimizer | None = None
 
     # -- to implement ---------------------------------------------------------------------------
+    @abc.abstractmethod
     def step(self, step: int, gen: torch.Generator) -> StepLosses:  # pragma: no cover - abstract
-        raise NotImplementedError
+        ...
 
     def finish(self) -> GaussianModel:
         """Called once after the last step; returns the canonical model handed to the next stage."""
