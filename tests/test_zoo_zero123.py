@@ -1,5 +1,6 @@
 """tiny-zero123 (motion4d.zoo.zero123): the exported folder is what the Zero123 guidance loads, the training
-conditioning (CLIP embedding, reference latent, camera vector, token) is the guidance's, condition dropout, view pairs."""
+conditioning (CLIP embedding, reference latent, camera vector, token) is the guidance's, condition dropout,
+view pairs and the mirroring augmentation."""
 from __future__ import annotations
 
 import pytest

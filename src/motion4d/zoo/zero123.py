@@ -45,8 +45,8 @@ SCHEDULER = {"_class_name": "DDIMScheduler", "num_train_timesteps": 1000, "beta_
              "prediction_type": "v_prediction", "clip_sample": False, "set_alpha_to_one": False, "steps_offset": 0,
              "timestep_spacing": "leading"}
 EVAL_VIEWS = ((0.0, 90.0), (0.0, 180.0), (0.0, 270.0))
-defaults = {"vae": "tiny-vae", "clip": "tiny-clip", "channels": "32,64,128", "heads": 4, "groups": 8, "scenes": 3072,
-            "targets": 6, "mirror": 1, "steps": 5000, "batch": 32, "lr": 5e-4, "warmup": 200, "ckpt_every": 250,
+defaults = {"vae": "tiny-vae", "clip": "tiny-clip", "channels": "32,64,128", "heads": 4, "groups": 8, "scenes": 2048,
+            "targets": 4, "mirror": 1, "steps": 4000, "batch": 32, "lr": 5e-4, "warmup": 200, "ckpt_every": 250,
             "cfg_drop": 0.1, "eval_scenes": 32, "eval_steps": 50, "eval_guidance": 3.0}
 _CHUNK = 256                        # scenes per rendered cache file
 
@@ -129,8 +129,9 @@ def _parts(cfg: dict, parts_dir: Path) -> Path:
         with atomic_dir(parts_dir) as tmp:
             shutil.copytree(vae_dir, tmp / "vae", ignore=shutil.ignore_patterns("zoo_recipe.json"))
             vision_tower(clip_dir).save_pretrained(str(tmp / "image_encoder"))
+            name = "preprocessor_config.json"
             (tmp / "feature_extractor").mkdir()
-            shutil.copyfile(clip_dir / "preprocessor_config.json", tmp / "feature_extractor" / "preprocessor_config.json")
+            shutil.copyfile(clip_dir / name, tmp / "feature_extractor" / name)
     return parts_dir
 
 
