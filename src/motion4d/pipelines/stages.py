@@ -63,7 +63,7 @@ def novel_view_guidance(choice: str, log: Log = print) -> tuple[str, dict[str, A
         return "stable-zero123", {}
     if is_present("tiny-zero123"):
         log("novel views: Stable Zero123 is not present locally; using the embedded tiny-zero123")
-        return "zero123", {"model": "tiny-zero123"}
+        return "zero123", {"model": "tiny-zero123", "height": 64, "width": 64}   # its training size
     log("novel views: no Zero123 model is present locally, so the lift sees the generated view only "
         "(lift.novel_view=none); `motion4d models` says how to download stable-zero123")
     return "none", {}
