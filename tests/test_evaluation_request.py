@@ -125,12 +125,21 @@ def test_tiny_clip_prefers_the_true_caption_of_rendered_scenes():
     assert np.mean(diffs) > 0.1 and np.mean(np.array(diffs) > 0) >= 4 / 6
 
 
-def test_a_missing_clip_model_is_a_clear_error():
-    from motion4d.evaluation.clip_score import ClipScorer
+def test_auto_picks_a_real_clip_when_local_and_a_named_missing_one_is_a_clear_error(monkeypatch):
+    import motion4d.hub as hub
+    from motion4d.evaluation.clip_score import ClipScorer, resolve_clip
+    from motion4d.evaluation.request import score_request
     from motion4d.hub import ModelNotFoundError
 
-    with pytest.raises(ModelNotFoundError, match="not available locally|does not exist"):
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
         ClipScorer("/nonexistent/clip-folder").embed_texts(["a red ball"])
+    scene = scene_from_caption("a red ball bouncing", num_frames=2, size=SIZE, num_points=200)
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        score_request(Lifted(scene, 2), "a red ball bouncing", clip_model="/nonexistent/clip-folder")
+    monkeypatch.setattr(hub, "is_present", lambda key: key == "clip-vit-b32")
+    assert resolve_clip("auto") == "clip-vit-b32" and resolve_clip("my/clip") == "my/clip"
+    monkeypatch.setattr(hub, "is_present", lambda key: False)
+    assert resolve_clip("auto") == "tiny-clip"
 
 
 # ------------------------------------------------------------------------------------- motion, prompt scene

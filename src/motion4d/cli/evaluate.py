@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     p.add_argument("--clip-model", default=None, metavar="ID_OR_DIR",
                    help="CLIP model: with --gt, for the optional caption similarity (default "
                         "openai/clip-vit-base-patch32, used only if already downloaded); for a run folder, for the "
-                        "CLIP score (default the shipped tiny-clip)")
+                        "CLIP score (default: openai/clip-vit-base-patch32 when downloaded, else the shipped tiny-clip)")
     p.set_defaults(func=_eval)
 
 
@@ -85,7 +85,7 @@ def _eval_run(args) -> int:
         clip = read_clip(video, result.num_frames, (cam.height, cam.width))
     with tempfile.TemporaryDirectory(prefix="motion4d-prompt-scene-") as tmp:
         report = score_request(result, prompt, reference_clip=clip, scene_dir=Path(tmp) / "scene",
-                               clip_model=args.clip_model or "tiny-clip", device=args.device)
+                               clip_model=args.clip_model or "auto", device=args.device)
     report.update(result=str(args.result), prompt=prompt, reference_motion=str(video) if video else None)
     for key, value in report["scores"].items():
         print(f"{key:<28}{value:.4g}")

@@ -1,5 +1,6 @@
 """CLIP text-image scores of rendered views against a prompt, with the shipped ``tiny-clip`` or any local CLIP.
 
+* :func:`resolve_clip`: ``auto`` is a real CLIP (ViT-B/32) when its weights are local, else ``tiny-clip``.
 * :class:`ClipScorer` loads a transformers ``CLIPModel`` + ``CLIPTokenizer`` folder (a model-table key such as
   ``tiny-clip`` or ``clip-vit-b32``, a hub id already in the local cache, or a folder) on first use, and embeds
   images and texts as unit vectors. Images are RGB ``[N, H, W, 3]`` in [0, 1]: centre-cropped to a square,
@@ -24,9 +25,11 @@ from typing import Protocol, Sequence
 
 import torch
 
-__all__ = ["DEFAULT_CLIP", "ClipScorer", "TextImageModel", "load_clip", "clip_text_score", "zero_shot"]
+__all__ = ["DEFAULT_CLIP", "REAL_CLIP", "resolve_clip", "ClipScorer", "TextImageModel", "load_clip",
+           "clip_text_score", "zero_shot"]
 
 DEFAULT_CLIP = "tiny-clip"
+REAL_CLIP = "clip-vit-b32"          # openai/clip-vit-base-patch32 in the model table
 _CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 _CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -93,6 +96,16 @@ class ClipScorer:
         return torch.nn.functional.normalize(getattr(feats, "pooler_output", feats).float(), dim=-1).cpu()
 
 
+def resolve_clip(model: str = "auto") -> str:
+    """``auto`` -> :data:`REAL_CLIP` when its weights are local, else the shipped :data:`DEFAULT_CLIP`; any
+    other value unchanged (checked when the model loads)."""
+    if model != "auto":
+        return model
+    from motion4d.hub import is_present
+
+    return REAL_CLIP if is_present(REAL_CLIP) else DEFAULT_CLIP
+
+
 @functools.lru_cache(maxsize=4)
 def load_clip(model: str = DEFAULT_CLIP, device: str = "auto") -> ClipScorer:
     """A :class:`ClipScorer` shared by the callers in this process (weights load on its first use)."""
@@ -100,14 +113,15 @@ def load_clip(model: str = DEFAULT_CLIP, device: str = "auto") -> ClipScorer:
 
 
 def _scorer(model: str | TextImageModel, device: str) -> TextImageModel:
-    return load_clip(model, device) if isinstance(model, str) else model
+    return load_clip(resolve_clip(model), device) if isinstance(model, str) else model
 
 
 def clip_text_score(images: torch.Tensor, prompt: str, model: str | TextImageModel = DEFAULT_CLIP,
                     device: str = "auto") -> dict:
     """``{"mean", "min", "per_image": [N]}``: cosine similarity of each image ``[N, H, W, 3]`` with ``prompt``.
 
-    ``model``: a CLIP key / hub id / folder (loaded once per process) or any :class:`TextImageModel`.
+    ``model``: ``auto`` (:func:`resolve_clip`), a CLIP key / hub id / folder (loaded once per process) or any
+    :class:`TextImageModel`.
     """
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("the CLIP score needs a non-empty prompt")

@@ -8,7 +8,8 @@ reference motion clip, and returns ``{"scores": {name: number}, "skipped": {name
 ``clip_score``            mean cosine similarity (in [-1, 1]) between the prompt and the turntable views: 8
                           azimuths around the reference camera (every 45 degrees, same elevation, distance,
                           field of view and size) at times 0, 0.5 and 1, on white
-                          (:mod:`motion4d.evaluation.clip_score`; ``tiny-clip`` unless another CLIP is given)
+                          (:mod:`motion4d.evaluation.clip_score`; ``auto``: ViT-B/32 when its weights are
+                          local, else the shipped ``tiny-clip``; ``details["clip"]["model"]`` says which)
 ``clip_colour_acc``       grammar prompts of one object: share of those views whose zero-shot colour is the
 ``clip_kind_acc``         prompt's main colour / whose zero-shot kind is the prompt's (chance 0.1 and about 0.11)
 ``mv_area_ratio``         multi-view consistency of the same views
@@ -119,12 +120,13 @@ def prompt_scene_scores(result, prompt: str, scene_dir: str | Path, *, device: s
 
 
 def score_request(result, prompt: str | None, *, reference_clip: np.ndarray | None = None,
-                  scene_dir: str | Path | None = None, clip_model: Any = "tiny-clip", device: str = "auto",
+                  scene_dir: str | Path | None = None, clip_model: Any = "auto", device: str = "auto",
                   azimuths: Sequence[float] = TURNTABLE_AZIMUTHS, times: Sequence[float] = TURNTABLE_TIMES,
                   log: Callable[[str], None] = lambda s: None) -> dict:
     """The scores of the module docstring. ``scene_dir``: where the prompt's scene is written (no ``gt_*`` when
-    None); ``clip_model``: a CLIP key / hub id / folder or a :class:`~motion4d.evaluation.clip_score.
-    TextImageModel`. A missing CLIP model is a ``skipped`` entry, not an error."""
+    None); ``clip_model``: ``auto`` (a real CLIP when local, else ``tiny-clip``), a CLIP key / hub id / folder or
+    a :class:`~motion4d.evaluation.clip_score.TextImageModel`. A named CLIP model that is not local raises
+    :class:`~motion4d.hub.ModelNotFoundError` (with the download command); with ``auto`` nothing is missing."""
     from motion4d.hub import ModelNotFoundError
     from motion4d.utils.device import resolve_device
     from motion4d.world import CaptionParseError, parse_caption
@@ -148,22 +150,25 @@ def score_request(result, prompt: str | None, *, reference_clip: np.ndarray | No
         parsed, why_not = None, f"the prompt is not a sentence of the shapes world's caption grammar ({_first(e)})"
     if prompt:
         images = rgb.reshape(-1, *rgb.shape[-3:])
+        from motion4d.evaluation.clip_score import clip_text_score, resolve_clip, zero_shot
+        from motion4d.zoo.clip import MAIN_COLORS
+
+        asked = isinstance(clip_model, str) and clip_model != "auto"      # a model named by the caller must load
+        clip_model = resolve_clip(clip_model) if isinstance(clip_model, str) else clip_model
         name = clip_model if isinstance(clip_model, str) else type(clip_model).__name__
         try:
-            from motion4d.evaluation.clip_score import clip_text_score, zero_shot
-
             cs = clip_text_score(images, prompt, clip_model, dev)
             scores["clip_score"] = cs["mean"]
             details["clip"] = {"model": name, "images": len(images), "min": cs["min"]}
             obj = parsed["objects"][0] if parsed and parsed["num_objects"] == 1 else None
-            from motion4d.zoo.clip import MAIN_COLORS
-
             if obj is not None and obj["colors"][0] in MAIN_COLORS:
                 z = zero_shot(images, obj["colors"][0], obj["noun"], clip_model, dev)
                 scores["clip_colour_acc"], scores["clip_kind_acc"] = z["colour_acc"], z["kind_acc"]
             else:
                 skipped["clip_zero_shot"] = why_not or "needs a prompt of one object in a main colour"
         except ModelNotFoundError as e:
+            if asked:
+                raise
             skipped["clip_score"] = f"CLIP model {name!r} is not available locally: {str(e).splitlines()[0]}"
     else:
         skipped["clip_score"] = "no prompt"

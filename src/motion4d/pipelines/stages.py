@@ -208,7 +208,7 @@ def reference_renders(run: Path, frames_dir: Path | None = None) -> np.ndarray:
 
 
 def evaluate_stage(run: Path, frames_dir: Path, reference_videos: list[Path], log: Log, prompt: str | None = None,
-                   clip_model: str = "tiny-clip") -> dict[str, Any]:
+                   clip_model: str = "auto") -> dict[str, Any]:
     """Scores of the result against the request; writes ``run/scores.json`` (``{"scores", "skipped", "details"}``).
 
     * ``ref_psnr``: the 4D result seen from the reference camera against the matted clip (dB);
