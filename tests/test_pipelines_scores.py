@@ -27,7 +27,10 @@ def run(tmp_path_factory):
     ref = write_video((moving_square_clip(8, 32, background=(1.0, 1.0, 1.0)) * 255).byte().numpy(),
                       root / "ref.mp4", fps=8)
     cfg = load_text_to_4d_config(PROMPT, preset="quick", motion=[str(ref)], overrides=TOY + [f"clip.model={model}"])
-    TextTo4DPipeline(cfg, log=lambda s: None)(root / "run")
+    logs: list[str] = []
+    res = TextTo4DPipeline(cfg, log=logs.append)(root / "run")
+    assert set(res.scores) >= REQUEST_KEYS                     # the result carries the flat scores
+    assert any("done in" in line and "clip_score" in line for line in logs)
     return root / "run"
 
 

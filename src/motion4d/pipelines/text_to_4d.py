@@ -104,7 +104,8 @@ class TextTo4DPipeline:
                               log=log)
         outputs = {"report": report["report"], "clip": clip["video"], **{k: v for k, v in exported.items()
                                                                          if isinstance(v, Path)}}
-        summary = json.loads((out / "scores.json").read_text()) if (out / "scores.json").exists() else scores
+        summary = (json.loads((out / "scores.json").read_text())["scores"] if (out / "scores.json").exists()
+                   else {k: v for k, v in scores.items() if k != "scores"})
         log(_summary(out, summary, outputs, manifest))
         return TextTo4DResult(out, manifest, summary, outputs)
 
