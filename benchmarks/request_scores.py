@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         variants = {"truth": Lifted(scene, cam), "frozen": Lifted(FrozenScene(scene, 0.0), cam),
                     "flat": Lifted(scene, cam, _flat), "recolour": Lifted(scene, cam, _recolour)}
         for name, result in variants.items():
-            r = score_request(result, scene.caption, reference_clip=clip, scene_dir=out / f"case{i:02d}" / "prompt_scene")
+            r = score_request(result, scene.caption, reference_clip=clip,
+                              scene_dir=out / f"case{i:02d}" / "prompt_scene")
             row = {"case": i, "seed": seed, "prompt": scene.caption, "variant": name,
                    **{k: r["scores"].get(k) for k in KEYS}}
             if name == "truth":

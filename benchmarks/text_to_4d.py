@@ -220,7 +220,8 @@ def table(rows: list[dict]) -> list[str]:
         lines.append(f"{r['case']:<7}{r['route']:<15}{_fmt(s.get('clip_score'), '6.3f')}"
                      f"{_fmt(s.get('clip_colour_acc'), '6.2f')}{_fmt(s.get('clip_kind_acc'), '6.2f')}"
                      f"{r['motion_err_ref']:9.3f}{r['motion_err_prompt']:9.3f}{r['novel_psnr']:7.2f}"
-                     f"{r['novel_iou']:6.3f}{_fmt(s.get('mv_area_ratio'), '7.3f')}{_fmt(s.get('mv_colour_dist'), '7.3f')}"
+                     f"{r['novel_iou']:6.3f}{_fmt(s.get('mv_area_ratio'), '7.3f')}"
+                     f"{_fmt(s.get('mv_colour_dist'), '7.3f')}"
                      f"{r['seconds']:6.0f}  {stages}")
     return lines
 
@@ -275,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
 
         write_json(args.json, {"model": args.model, "quick": args.quick, "preset": args.preset, "routes": names,
                                "cases": [{k: str(v) for k, v in c.items()} for c in cases], "rows": rows,
-                               "summary": {k: v for k, v in summary.items() if k != "lines"}, "lines": summary["lines"]})
+                               "summary": {k: v for k, v in summary.items() if k != "lines"},
+                               "lines": summary["lines"]})
     return 0
 
 

@@ -30,7 +30,8 @@ def register(subparsers) -> None:
     p.add_argument("--clip-model", default=None, metavar="ID_OR_DIR",
                    help="CLIP model: with --gt, for the optional caption similarity (default "
                         "openai/clip-vit-base-patch32, used only if already downloaded); for a run folder, for the "
-                        "CLIP score (default: openai/clip-vit-base-patch32 when downloaded, else the shipped tiny-clip)")
+                        "CLIP score (default: openai/clip-vit-base-patch32 when downloaded, else the shipped "
+                        "tiny-clip)")
     p.set_defaults(func=_eval)
 
 

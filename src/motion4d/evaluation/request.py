@@ -16,7 +16,8 @@ reference motion clip, and returns ``{"scores": {name: number}, "skipped": {name
 ``mv_colour_dist``        (:func:`motion4d.evaluation.consistency.multiview_consistency`)
 ``motion_err_reference``  with a reference clip: ``velocity_err`` of :func:`motion4d.metrics.motion_distance`
                           (pixels per frame; lower agrees better) between the result seen from the reference
-                          camera at its frame times and the clip, resampled to that many frames and that size;
+                          camera at its frame times (on the lift's background) and the clip, resampled to that
+                          many frames and that size;
                           ``motion_shift_err_reference`` is its ``shift_err``
 ``gt_psnr`` ``gt_ssim``   grammar prompts: the result against the scene the prompt describes
 ``gt_mask_iou``           (:func:`motion4d.world.scene_from_caption`, seed 0, the run's frame count, image size
@@ -173,7 +174,8 @@ def score_request(result, prompt: str | None, *, reference_clip: np.ndarray | No
     else:
         skipped["clip_score"] = "no prompt"
     if reference_clip is not None:
-        md = motion_agreement(result, reference_clip, WHITE, dev)
+        meta = getattr(result, "metadata", None) or {}
+        md = motion_agreement(result, reference_clip, meta.get("background", WHITE), dev)   # the lift's background
         scores["motion_err_reference"], scores["motion_shift_err_reference"] = md["velocity_err"], md["shift_err"]
         details["motion_reference"] = md
     if parsed is None:

@@ -247,7 +247,8 @@ def evaluate_stage(run: Path, frames_dir: Path, reference_videos: list[Path], lo
     log("scores: " + ", ".join(f"{k} {v:.3g}" for k, v in scores.items()))
     for key, reason in skipped.items():
         log(f"  no {key}: {reason}")
-    return {"scores": run / "scores.json", **scores}
+    scene = {"prompt_scene": run / "prompt_scene"} if "prompt_scene" in request["details"] else {}
+    return {"scores": run / "scores.json", **scene, **scores}
 
 
 def report_stage(run: Path, manifest, prompt: str | None, inputs: dict[str, Path], exported: dict,
