@@ -55,3 +55,10 @@ def test_demo_command_runs_text_to_4d_with_the_shipped_clip(tmp_path):
     # --seed belongs to the video-to-4d demo: one clear error, exit 2, nothing written
     assert main(["demo", "--seed", "3", "--out", str(tmp_path / "other")]) == 2
     assert not (tmp_path / "other").exists()
+
+
+def test_demo_prompt_is_a_grammar_caption_so_it_has_a_ground_truth_scene():
+    from motion4d.world import parse_caption
+
+    desc = parse_caption(demo.DEMO_PROMPT)
+    assert desc["objects"][0]["motion"] and "right" in str(desc["objects"][0]["direction"])
