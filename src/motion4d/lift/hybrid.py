@@ -31,7 +31,7 @@ from motion4d.guidance.hybrid import NO_GUIDANCE, HybridConfig, HybridPlan, Hybr
 from motion4d.lift.config import LiftConfig, check_hybrid_options
 from motion4d.lift.distill import Distiller, check_guidance
 
-__all__ = ["HybridLiftGuidance", "HybridDistiller", "make_distiller"]
+__all__ = ["HybridLiftGuidance", "HybridDistiller", "make_distiller", "dynamic_mix"]
 
 
 class HybridLiftGuidance:
@@ -151,3 +151,26 @@ def make_distiller(guidance: Any, cfg: LiftConfig, targets: torch.Tensor, ref_ra
     :class:`Distiller`."""
     cls = HybridDistiller if isinstance(guidance, HybridLiftGuidance) else Distiller
     return cls(guidance, cfg, targets, ref_radius, ref_elevation, bg)
+
+
+def dynamic_mix(kind: str, options: dict[str, Any], name: str, extra: dict[str, Any], probability: float,
+                weight: float = 1.0, seed: int = 0) -> dict[str, Any]:
+    """``guidance.options`` of a ``hybrid`` lift that keeps guidance ``kind`` (``options``: its fields) as it was
+    and adds guidance ``extra`` (``GuidanceConfig`` fields, e.g. the customized video model) to the dynamic stage,
+    drawn on ``probability`` of its steps with loss weight ``weight``. The kept guidance is named ``novel_view``,
+    alone in the static stage and drawn on the other dynamic steps without freezing the deformation
+    (DreamGaussian4D's per-frame novel views supervise the deformed Gaussians); with ``kind == "none"`` those steps
+    have no guidance."""
+    if not 0.0 < probability <= 1.0:
+        raise ValueError(f"probability of {name!r} must be in (0, 1], got {probability}")
+    keep = "novel_view" if kind != "none" else "none"
+    guidances = {name: dict(extra)}
+    stages = []
+    if kind != "none":
+        guidances["novel_view"] = {"type": kind, **options}
+        stages.append({"name": "static", "steps": 1, "probabilities": {"novel_view": 1.0}})
+    dyn = {name: probability} if probability >= 1.0 else {keep: 1.0 - probability, name: probability}
+    stages.append({"name": "dynamic", "steps": 1, "dynamic": True, "probabilities": dyn,
+                   "freeze_deformation_on_image_steps": False})
+    frames = int(dict(extra.get("video") or {}).get("num_frames", 16))
+    return {"seed": seed, "frames": frames, "guidances": guidances, "weights": {name: weight}, "stages": stages}

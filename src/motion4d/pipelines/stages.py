@@ -148,16 +148,28 @@ def write_matted(frames_dir: Path, method: str, background: Any, out: Path, *, a
 
 # --------------------------------------------------------------------------------------- 4D stages
 def lift_stage(frames_dir: Path, stage_cfg, seed: int, device: str, out: Path, log: Log,
-               static: Path | None = None, prompt: str | None = None) -> dict[str, Any]:
+               static: Path | None = None, prompt: str | None = None,
+               video_sds: dict[str, Any] | None = None) -> dict[str, Any]:
     """Video-to-4D of the RGBA clip into ``out`` (no exports yet: they are the next stage).
 
     ``stage_cfg`` is a :class:`~motion4d.pipelines.config.LiftStageConfig`; ``static`` a 3DGS PLY used as the
-    canonical model (the static stage is skipped); ``prompt`` reaches text-conditioned guidance.
+    canonical model (the static stage is skipped); ``prompt`` reaches text-conditioned guidance. ``video_sds``
+    (the customized video model's guidance fields) adds video SDS to the dynamic stage on
+    ``stage_cfg.video_sds_probability`` of its steps (:func:`motion4d.lift.hybrid.dynamic_mix`).
     """
     from motion4d.lift import lift
     from motion4d.lift.config import load_lift_config
 
     kind, options = novel_view_guidance(stage_cfg.novel_view, log)
+    if kind != "none":
+        options = {**options, **stage_cfg.novel_view_options}
+    if video_sds is not None:
+        from motion4d.lift.hybrid import dynamic_mix
+
+        p, w = stage_cfg.video_sds_probability, stage_cfg.video_sds_weight
+        log(f"lift: video SDS by the customized {video_sds.get('model')} on {p:.0%} of the dynamic steps "
+            f"(weight {w:g}), {kind if kind != 'none' else 'no guidance'} on the others")
+        kind, options = "hybrid", dynamic_mix(kind, options, "video", video_sds, p, w, seed)
     overrides = [f"guidance.kind={kind}", "output.export=false", f"seed={seed}", f"device={device}",
                  "input.segmentation=alpha", "input.num_frames=0"] + list(stage_cfg.overrides)
     data: dict[str, Any] = {"prompt": prompt} if prompt else {}

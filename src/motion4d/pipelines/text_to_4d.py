@@ -6,7 +6,8 @@ Stages (each resumable, recorded in ``RUN/manifest.json``; see :mod:`motion4d.pi
     appearance  spatial LoRA: trained on the reference images, or taken from a run / file
     generate    the customized clip (noise prior from the reference video when there is exactly one)
     matting     the object's alpha in every frame          -> RUN/clip/rgba/000.png ...
-    lift        static + dynamic 4D Gaussians (video-to-4D) -> RUN/lift/
+    lift        static + dynamic 4D Gaussians (video-to-4D) -> RUN/lift/; with ``lift.video_sds`` the dynamic
+                stage is also supervised by the customized text-to-video model (video SDS)
     export      PLY sequence, reference and turntable videos, OBJ sequence, animated GLB (in RUN/lift/)
     evaluate    scores                                      -> RUN/scores.json
     report      RUN/report.html
@@ -27,7 +28,7 @@ from motion4d.pipelines.config import MAX_PROMPT_CHARS, TextTo4DConfig
 from motion4d.pipelines.manifest import RunManifest
 from motion4d.utils.io import atomic_path
 
-__all__ = ["TextTo4DPipeline", "TextTo4DResult", "VIDEO_SUFFIXES", "IMAGE_SUFFIXES"]
+__all__ = ["TextTo4DPipeline", "TextTo4DResult", "VIDEO_SUFFIXES", "IMAGE_SUFFIXES", "video_sds_guidance"]
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".avi", ".mkv", ".gif")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -68,6 +69,10 @@ class TextTo4DPipeline:
         _check_prompt(cfg.prompt)
         self.motion = _classify(cfg.motion, "motion", VIDEO_SUFFIXES, "temporal")
         self.appearance = _classify(cfg.appearance, "appearance", IMAGE_SUFFIXES, "spatial")
+        if cfg.lift.video_sds and not self.motion:
+            raise ValueError("lift.video_sds=true supervises the 4D motion with the customized text-to-video model, "
+                             "which needs a motion: pass --motion (reference videos, a train-motion run folder or "
+                             "a temporal.safetensors file), or drop lift.video_sds")
 
     # ---------------------------------------------------------------------------------------- run
     def __call__(self, out: str | Path, *, overwrite: bool = False) -> TextTo4DResult:
@@ -91,8 +96,10 @@ class TextTo4DPipeline:
                                                                       log), settings=model, log=log)
         rgba = manifest.run("matting", lambda: stages.matting_stage(clip["frames"], model, cfg.lift.matting,
                                                                     out / "clip" / "rgba", self.allow_code, log), log=log)
+        video_sds = video_sds_guidance(cfg, model, motion.get("lora"), appearance.get("lora")) \
+            if cfg.lift.video_sds else None
         manifest.run("lift", lambda: stages.lift_stage(rgba["frames"], cfg.lift, cfg.seed, cfg.device, out / "lift",
-                                                       log, prompt=cfg.prompt), log=log)
+                                                       log, prompt=cfg.prompt, video_sds=video_sds), log=log)
         exported = manifest.run("export", lambda: stages.export_stage(out / "lift", rgba["frames"], log), log=log)
         videos = self.motion.get("videos", [])
         scores = manifest.run("evaluate", lambda: stages.evaluate_stage(out, rgba["frames"], videos, log), log=log)
@@ -105,6 +112,20 @@ class TextTo4DPipeline:
         summary = json.loads((out / "scores.json").read_text()) if (out / "scores.json").exists() else scores
         log(_summary(out, summary, outputs, manifest))
         return TextTo4DResult(out, manifest, summary, outputs)
+
+
+def video_sds_guidance(cfg: TextTo4DConfig, model: str, motion: Any, appearance: Any) -> dict[str, Any]:
+    """Guidance fields of the customized text-to-video model for the lift's video SDS: ``model`` with the motion
+    LoRA (and the appearance LoRA, when there is one) at ``clip``'s scales, size and frame count, plus
+    ``lift.video_sds_options``."""
+    c = cfg.clip
+    video = {"num_frames": c.frames, "lora_path": str(motion), "lora_scale": c.motion_scale}
+    if appearance is not None:
+        video.update(appearance_path=str(appearance), appearance_scale=c.appearance_scale)
+    extra = dict(cfg.lift.video_sds_options)
+    video.update(extra.pop("video", None) or {})
+    return {"type": "video", "model": model, "height": c.height, "width": c.width, "seed": cfg.seed, **extra,
+            "video": video}
 
 
 def _check_prompt(prompt: str) -> None:
