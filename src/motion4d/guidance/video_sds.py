@@ -128,7 +128,11 @@ class VideoSDSGuidance(TextGuidance):
         return z.reshape(B, Fn, *z.shape[1:]).permute(0, 2, 1, 3, 4)
 
     def encode_renders(self, images: torch.Tensor) -> torch.Tensor:
-        """Latents ``[B, 4, F, h, w]`` of the clip(s) (see :func:`to_video` for the accepted layouts)."""
+        """Latents ``[B, 4, F, h, w]`` of the clip(s) (see :func:`to_video` for the accepted layouts). With
+        ``video.num_frames == 1`` a batch of images ``[B, H, W, 3]`` is B one-frame clips (the text-to-video model
+        as an image model)."""
+        if self.cfg.video.num_frames == 1 and images.ndim == 4:
+            images = images[:, None]
         return self.encode_frames(to_video(images).to(self.device_))
 
     def encode_condition(self, condition: Condition, batch: int) -> torch.Tensor:

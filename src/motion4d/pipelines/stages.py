@@ -70,8 +70,11 @@ def novel_view_guidance(choice: str, log: Log = print) -> tuple[str, dict[str, A
 
 
 # -------------------------------------------------------------------------------------- video stages
-def lora_stage(inputs: dict[str, list[Path]], kind: str, model: str, cfg, out: Path, log: Log) -> dict[str, Any]:
-    """Train a ``kind`` (temporal | spatial) LoRA on the reference media, or pass a given LoRA file through."""
+def lora_stage(inputs: dict[str, list[Path]], kind: str, model: str, cfg, out: Path, log: Log,
+               video: Any = None) -> dict[str, Any]:
+    """Train a ``kind`` (temporal | spatial) LoRA on the reference media, or pass a given LoRA file through.
+
+    ``video``: the clip settings to train at (``frames``, ``width``, ``height``, ``fps``; default ``cfg.clip``)."""
     if "lora" in inputs:
         return {"lora": str(inputs["lora"][0]), "trained": False}
     media = inputs.get("videos" if kind == "temporal" else "images", [])
@@ -85,9 +88,10 @@ def lora_stage(inputs: dict[str, list[Path]], kind: str, model: str, cfg, out: P
     if preset == "auto":
         preset = {("temporal", True): "single_video", ("temporal", False): "multi_videos",
                   ("spatial", True): "single_image", ("spatial", False): "multi_images"}[(kind, len(media) == 1)]
+    v = video if video is not None else cfg.clip
     overrides = [f"model={model}", f"output_dir={out}", f"data.paths={json.dumps([str(p) for p in media])}",
-                 f"data.num_frames={cfg.clip.frames}", f"data.width={cfg.clip.width}",
-                 f"data.height={cfg.clip.height}", f"data.fps={cfg.clip.fps}", f"seed={cfg.seed}",
+                 f"data.num_frames={v.frames}", f"data.width={v.width}",
+                 f"data.height={v.height}", f"data.fps={v.fps}", f"seed={cfg.seed}",
                  f"device={cfg.device}", "validation.every=-1"]
     if not any(Path(p).with_suffix(".txt").exists() or (Path(p).parent / "caption.txt").exists() for p in media):
         overrides.append(f"data.caption={json.dumps(cfg.prompt)}")
@@ -182,15 +186,16 @@ def lift_stage(frames_dir: Path, stage_cfg, seed: int, device: str, out: Path, l
     return {"result": out / "result.json", "guidance": kind}
 
 
-def export_stage(lift_dir: Path, frames_dir: Path, log: Log) -> dict[str, Any]:
-    """Exports of the lift result (PLY sequence, videos, OBJ sequence, animated GLB) inside ``lift_dir``."""
+def export_stage(lift_dir: Path, frames_dir: Path | None, log: Log) -> dict[str, Any]:
+    """Exports of the lift result (PLY sequence, videos, OBJ sequence, animated GLB) inside ``lift_dir``;
+    ``frames_dir`` (the lifted clip) adds the comparison video, None (text-only 4D) leaves it out."""
     from motion4d.lift.api import export_result
     from motion4d.lift.config import load_lift_config
     from motion4d.lift.inputs import load_input
     from motion4d.lift.result import load_result
 
     cfg = load_lift_config(None, file=lift_dir / "config.yaml")
-    data = load_input(frames_dir, cfg.input, cfg.camera)
+    data = load_input(frames_dir, cfg.input, cfg.camera) if frames_dir is not None else None
     files = export_result(load_result(lift_dir), lift_dir, cfg, data, log=log)
     out: dict[str, Any] = {"canonical": lift_dir / "canonical.ply"}
     for key, value in files.items():
