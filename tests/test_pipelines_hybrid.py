@@ -163,6 +163,10 @@ def test_hybrid_bad_configs_and_missing_models_are_one_clear_error(tiny, tmp_pat
         _cfg(tiny, "guidance.video={model: zeroscope}")
     with pytest.raises(ConfigError, match="at least one dynamic"):
         _cfg(tiny, "stages=[{steps: 2, probabilities: {image: 1.0}}]")
+    from motion4d.pipelines.hybrid_models import lift_iters
+
+    for preset, iters in (("quick", (120, 120)), ("default", (1000, 1000))):   # shipped presets load and map
+        assert lift_iters(load_hybrid_to_4d_config("a ball", preset=preset).stages) == iters
     with pytest.raises(ValueError, match="prompt is empty"):
         HybridTo4DPipeline(load_hybrid_to_4d_config(" ", preset="quick"))
     import motion4d.hub as hub
