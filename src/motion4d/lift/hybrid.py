@@ -12,7 +12,8 @@ resumed run replays them. ``none`` draws a step without guidance.
 
 **What a step does.** Only the drawn guidance is called, on what its render spec asks for
 (:class:`motion4d.lift.distill.Distiller`): novel views (groups of views for MVDream) at the step's frames, or one
-clip from one camera for a video guidance. Its loss is ``weights[name]`` (:meth:`HybridSDS.losses`) times the
+clip from one camera for a video guidance, at the Distiller's evenly spaced times over the whole clip (the plan's
+jittered ``times`` and its random single time are not used: the dynamic stage samples its own frames). Its loss is ``weights[name]`` (:meth:`HybridSDS.losses`) times the
 stage's ``lambda_sds``. When the plan freezes the deformation (an image guidance on a dynamic stage with
 ``freeze_deformation_on_image_steps``, 4D-fy's default), that guidance's renders see detached deformation offsets,
 so it shapes the canonical Gaussians only; the reference views still train the field.
