@@ -99,8 +99,9 @@ def test_hybrid_route_end_to_end_draws_every_role_and_customizes_the_video_model
     assert res.outputs["report"].is_file() and res.outputs["animation"].is_file()
     assert any("SD 2.1 base (image) not present locally" in line and "one frame at a time" in line for line in logs)
     scores = json.loads((out / "scores.json").read_text())
-    assert set(scores["scores"]) == {"front_coverage", "motion_energy", "motion_err_reference"}
-    assert "ref_psnr" in scores["skipped"]
+    assert {"front_coverage", "motion_energy", "motion_err_reference", "clip_score"} <= set(scores["scores"])
+    assert all(v == v for v in scores["scores"].values()) and "ref_psnr" in scores["skipped"]
+    assert 0 <= scores["scores"]["front_coverage"] <= 1
 
     lcfg = load_lift_config(None, file=out / "lift" / "config.yaml")
     assert (lcfg.static.iters, lcfg.dynamic.iters, lcfg.static.lambda_rgb, lcfg.dynamic.lambda_mask) == (4, 6, 0, 0)

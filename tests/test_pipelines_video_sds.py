@@ -94,5 +94,7 @@ def test_video_sds_bad_configs_are_one_clear_error(tiny):
         _cfg(tiny, "lift.video_sds_options={guidance_scal: 5}")
     with pytest.raises(ConfigError, match="cannot set model"):
         _cfg(tiny, "lift.video_sds_options={model: zeroscope}")
+    with pytest.raises(ConfigError, match="set the lift's guidance, which lift.video_sds builds"):
+        _cfg(tiny, "lift.overrides=['guidance.options={height: 8}', dynamic.iters=3]")
     with pytest.raises(ConfigError, match="video_sds_probability must be in"):
         _cfg(tiny, "lift.video_sds_probability=0")

@@ -81,6 +81,8 @@ def _expected(e: BaseException) -> bool:
     """Errors a user can fix (input, config, paths, disk, memory); the rest are bugs."""
     if isinstance(e, (CLIError, ValueError, OSError)):  # ConfigError, RunDirError, ModelNotFoundError among them
         return True
+    if isinstance(e, ImportError) and "pip install" in str(e):   # a missing optional extra, with its install line
+        return True
     return type(e).__name__ in ("OutOfMemoryError", "SafetensorError")
 
 

@@ -56,10 +56,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                 "a folder with --cameras")
     r.set_defaults(func=_render)
 
-    d = sub.add_parser("demo", help="shapes-world scene -> 4D lift -> exports + held-out metrics",
-                       description="Make a shapes-world scene, lift it to 4D from some of its views with the "
+    d = sub.add_parser("demo", help="the main job on the embedded models: text + reference motion -> 4D",
+                       description="--route text-to-4d (default): run text-to-4d on a prompt of the shapes world's "
+                                   "grammar with the reference motion clip shipped with motion4d (motion LoRA, "
+                                   "customized clip, lift, exports, scores, report.html). --route video-to-4d: "
+                                   "make a shapes-world scene, lift it to 4D from some of its views with the "
                                    "multiview preset, export everything and score the held-out views.")
-    d.add_argument("--quick", action="store_true", help="fewer frames and iterations (under 3 minutes on 2 cores)")
+    d.add_argument("--route", choices=("text-to-4d", "video-to-4d"), default="text-to-4d",
+                   help="which demo (default text-to-4d)")
+    d.add_argument("--quick", action="store_true", help="CPU-sized settings (the quick presets; minutes on 2 cores)")
     d.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
     d.add_argument("--seed", type=seed, default=None, help="shapes-world seed (default: the demo's fixed scene)")
     d.add_argument("--overwrite", action="store_true",
@@ -243,6 +248,14 @@ def _demo(args) -> int:
     threads = _set_threads(args.threads)
     if threads is not None:
         print(f"using {threads} CPU thread(s) (--threads {args.threads})")
+    if args.route == "text-to-4d":
+        from motion4d.pipelines.demo import run_text_to_4d_demo
+
+        if args.seed is not None:
+            raise ValueError("--seed chooses the scene of --route video-to-4d; the text-to-4d demo's prompt and "
+                             "reference clip are fixed (run `motion4d text-to-4d` for your own)")
+        run_text_to_4d_demo(args.out, quick=args.quick, overrides=tuple(args.overrides), overwrite=args.overwrite)
+        return 0
 
     s = run_demo(args.out, quick=args.quick, seed=DEMO_SEED if args.seed is None else args.seed,
                  overrides=tuple(args.overrides), overwrite=args.overwrite)

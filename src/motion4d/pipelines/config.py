@@ -113,6 +113,12 @@ class TextLiftStageConfig(LiftStageConfig):
             raise ConfigError(f"lift.video_sds_probability must be in (0, 1], got {self.video_sds_probability}")
         if self.video_sds_weight < 0:
             raise ConfigError(f"lift.video_sds_weight must be >= 0, got {self.video_sds_weight}")
+        touched = [o for o in self.overrides if o.partition("=")[0].strip().startswith("guidance.")
+                   and o.partition("=")[0].strip() != "guidance.render_size"]
+        if self.video_sds and touched:
+            raise ConfigError(f"lift.overrides {touched} set the lift's guidance, which lift.video_sds builds (a "
+                              f"hybrid of the novel-view and video guidances): give the novel-view guidance's fields "
+                              f"as lift.novel_view_options and the video guidance's as lift.video_sds_options")
         if self.video_sds_options:
             from motion4d.config import load_config
             from motion4d.guidance.config import GuidanceConfig

@@ -66,12 +66,12 @@ class HybridTo4DPipeline:
                                                        out / "lift", log), settings=models, log=log)
         exported = manifest.run("export", lambda: stages.export_stage(out / "lift", None, log), log=log)
         videos = self.motion.get("videos", [])
-        scores = manifest.run("evaluate", lambda: hybrid_scores(out, videos, log), log=log)
+        scores = manifest.run("evaluate", lambda: hybrid_scores(out, cfg.prompt, videos, log), log=log)
         shown = {"reference motion": videos[0]} if len(videos) == 1 else {}
         report = manifest.run("report", lambda: stages.report_stage(out, manifest, cfg.prompt, shown, exported, log),
                               log=log)
         outputs = {"report": report["report"], **{k: v for k, v in exported.items() if isinstance(v, Path)}}
-        summary = {k: v for k, v in scores.items() if k != "scores"}
+        summary = {k: v for k, v in scores.items() if k not in ("scores", "prompt_scene")}
         log(run_summary(self.route, summary, outputs, manifest))
         return TextTo4DResult(out, manifest, summary, outputs)
 
@@ -102,42 +102,38 @@ def hybrid_lift_stage(cfg: HybridTo4DConfig, models: dict[str, str | None], moti
     return {"result": out / "result.json"}
 
 
-def hybrid_scores(run: Path, reference_videos: list[Path], log: Log) -> dict[str, Any]:
-    """Scores of a text-only 4D result, from its reference (front) camera; writes ``run/scores.json``.
+def hybrid_scores(run: Path, prompt: str, reference_videos: list[Path], log: Log) -> dict[str, Any]:
+    """Scores of a text-only 4D result; writes ``run/scores.json`` (``{"scores", "skipped", "details"}``).
+
+    The request scores of :func:`motion4d.evaluation.request.score_request` (CLIP text-image score and zero-shot
+    colour / kind of turntable views, multi-view consistency, ``motion_err_reference`` against the reference motion
+    video when there is exactly one, ``gt_*`` against the scene a grammar prompt describes, in
+    ``run/prompt_scene/``), plus two of the front (reference) camera that say whether anything was made:
 
     * ``front_coverage``: mean fraction of the front view the object covers (alpha > 0.5); 0 = an empty scene;
-    * ``motion_energy``: mean absolute difference between consecutive front frames (0 = no motion);
-    * ``motion_err_reference``: velocity error (px/frame, :func:`motion4d.metrics.motion_distance`) of the front
-      renders against the reference motion video, when there is exactly one.
+    * ``motion_energy``: mean absolute difference between consecutive front frames (0 = no motion).
     """
     import numpy as np
-    import torch
 
-    from motion4d.camera import Cameras
+    from motion4d.evaluation.request import read_clip, reference_camera, score_request
+    from motion4d.evaluation.views import render_views
     from motion4d.lift.result import load_result
-    from motion4d.metrics.motion import difference_energy, motion_distance
-    from motion4d.pipelines.stages import read_clip
-    from motion4d.render import render
+    from motion4d.metrics.motion import difference_energy
     from motion4d.utils.io import write_json
 
-    lift_dir = run / "lift"
-    info = json.loads((lift_dir / "result.json").read_text())
-    result = load_result(lift_dir)
-    cam = Cameras.from_dict(info["reference_camera"])
-    bg = torch.tensor(info.get("background", [1.0, 1.0, 1.0]), dtype=torch.float32)
-    with torch.no_grad():
-        outs = [render(result.gaussians_at(t), cam, background=bg) for t in result.times()]
-    rgb = torch.stack([o.rgb[0] for o in outs]).clamp(0, 1).numpy()
-    alpha = torch.stack([o.alpha[0] for o in outs]).numpy()
-    scores: dict[str, Any] = {"front_coverage": float((alpha > 0.5).mean()),
-                              "motion_energy": float(np.mean(difference_energy(rgb)))}
-    skipped = {"ref_psnr": "text-only route: there is no reference clip to compare with",
-               "clip_score": "needs tiny-clip or a local CLIP model (not wired yet)"}
-    if len(reference_videos) == 1:
-        ref = read_clip(reference_videos[0], len(rgb), rgb.shape[1:3])
-        scores["motion_err_reference"] = motion_distance(rgb, ref)["velocity_err"]
-    else:
+    result = load_result(run / "lift")
+    background = (getattr(result, "metadata", None) or {}).get("background", [1.0, 1.0, 1.0])
+    cam = reference_camera(result)
+    rgb, alpha = render_views(result, cam, result.times(), background, "cpu")
+    rgb, alpha = rgb[0].numpy(), alpha[0].numpy()
+    reference = read_clip(reference_videos[0], len(rgb), rgb.shape[1:3]) if len(reference_videos) == 1 else None
+    request = score_request(result, prompt, reference_clip=reference, scene_dir=run / "prompt_scene")
+    scores = {"front_coverage": float((alpha > 0.5).mean()), "motion_energy": float(np.mean(difference_energy(rgb))),
+              **request["scores"]}
+    skipped = {"ref_psnr": "text-only route: there is no generated clip to compare with", **request["skipped"]}
+    if reference is None:
         skipped["motion_err_reference"] = "needs exactly one reference motion video"
-    write_json(run / "scores.json", {"scores": scores, "skipped": skipped})
+    write_json(run / "scores.json", {"scores": scores, "skipped": skipped, "details": request["details"]})
     log("scores: " + ", ".join(f"{k} {v:.3g}" for k, v in scores.items()))
-    return {"scores": run / "scores.json", **scores}
+    scene = {"prompt_scene": run / "prompt_scene"} if "prompt_scene" in request["details"] else {}
+    return {"scores": run / "scores.json", **scene, **scores}

@@ -63,7 +63,7 @@ def novel_view_guidance(choice: str, log: Log = print) -> tuple[str, dict[str, A
         return "stable-zero123", {}
     if is_present("tiny-zero123"):
         log("novel views: Stable Zero123 is not present locally; using the embedded tiny-zero123")
-        return "zero123", {"model": "tiny-zero123"}
+        return "zero123", {"model": "tiny-zero123", "height": 64, "width": 64}   # its training size
     log("novel views: no Zero123 model is present locally, so the lift sees the generated view only "
         "(lift.novel_view=none); `motion4d models` says how to download stable-zero123")
     return "none", {}
@@ -224,18 +224,24 @@ def reference_renders(run: Path, frames_dir: Path | None = None) -> np.ndarray:
     return renders.numpy()
 
 
-def evaluate_stage(run: Path, frames_dir: Path, reference_videos: list[Path], log: Log) -> dict[str, Any]:
-    """Scores of the result against the request; writes ``run/scores.json``.
+def evaluate_stage(run: Path, frames_dir: Path, reference_videos: list[Path], log: Log, prompt: str | None = None,
+                   clip_model: str = "auto") -> dict[str, Any]:
+    """Scores of the result against the request; writes ``run/scores.json`` (``{"scores", "skipped", "details"}``).
 
     * ``ref_psnr``: the 4D result seen from the reference camera against the matted clip (dB);
     * ``motion_err_clip``: velocity error (px/frame, :func:`motion4d.metrics.motion_distance`) of that render
       against the generated clip;
-    * ``motion_err_reference``: the same against the reference motion video, when there is exactly one.
+    * the request scores of :func:`motion4d.evaluation.request.score_request`: CLIP text-image score and zero-shot
+      colour / kind of turntable views against ``prompt``, multi-view consistency, ``motion_err_reference``
+      against the reference motion video (when there is exactly one), and ``gt_*`` against the scene a grammar
+      prompt describes (written to ``run/prompt_scene/``).
     """
     import torch
 
+    from motion4d.evaluation.request import score_request
     from motion4d.lift.config import load_lift_config
     from motion4d.lift.inputs import load_input
+    from motion4d.lift.result import load_result
     from motion4d.metrics import motion_distance, psnr
     from motion4d.utils.io import write_json
 
@@ -245,16 +251,21 @@ def evaluate_stage(run: Path, frames_dir: Path, reference_videos: list[Path], lo
     renders = reference_renders(run, frames_dir)
     scores: dict[str, Any] = {"ref_psnr": float(psnr(torch.from_numpy(renders), torch.from_numpy(target)).mean()),
                               "motion_err_clip": motion_distance(renders, target)["velocity_err"]}
-    skipped: dict[str, str] = {}
+    reference = None
     if len(reference_videos) == 1:
-        ref = read_clip(reference_videos[0], len(renders), renders.shape[1:3])
-        scores["motion_err_reference"] = motion_distance(renders, ref)["velocity_err"]
-    else:
+        reference = read_clip(reference_videos[0], len(renders), renders.shape[1:3])
+    request = score_request(load_result(run / "lift"), prompt, reference_clip=reference,
+                            scene_dir=run / "prompt_scene", clip_model=clip_model, device=lcfg.device)
+    scores.update(request["scores"])
+    skipped = dict(request["skipped"])
+    if reference is None:
         skipped["motion_err_reference"] = "needs exactly one reference motion video"
-    skipped["clip_score"] = "needs tiny-clip or a local CLIP model (not wired yet)"
-    write_json(run / "scores.json", {"scores": scores, "skipped": skipped})
+    write_json(run / "scores.json", {"scores": scores, "skipped": skipped, "details": request["details"]})
     log("scores: " + ", ".join(f"{k} {v:.3g}" for k, v in scores.items()))
-    return {"scores": run / "scores.json", **scores}
+    for key, reason in skipped.items():
+        log(f"  no {key}: {reason}")
+    scene = {"prompt_scene": run / "prompt_scene"} if "prompt_scene" in request["details"] else {}
+    return {"scores": run / "scores.json", **scene, **scores}
 
 
 def report_stage(run: Path, manifest, prompt: str | None, inputs: dict[str, Path], exported: dict,
@@ -296,13 +307,8 @@ def _path(value: Any) -> Path | None:
 
 
 def read_clip(path: Path, num_frames: int, size: tuple[int, int]) -> np.ndarray:
-    """``float32 [num_frames, H, W, 3]`` of a video, frames picked evenly and resized to ``size``."""
-    from PIL import Image
+    """``float32 [num_frames, H, W, 3]`` of a video, frames picked evenly and resized to ``size``
+    (:func:`motion4d.evaluation.request.read_clip`)."""
+    from motion4d.evaluation.request import read_clip as _read
 
-    from motion4d.utils.media import read_video
-
-    frames = read_video(path, as_uint8=True).frames
-    idx = np.linspace(0, len(frames) - 1, num_frames).round().astype(int)
-    h, w = size
-    return np.stack([np.asarray(Image.fromarray(frames[i][..., :3]).resize((w, h), Image.BILINEAR))
-                     for i in idx]).astype(np.float32) / 255.0
+    return _read(path, num_frames, size)

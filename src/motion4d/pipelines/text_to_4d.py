@@ -14,7 +14,8 @@ Stages (each resumable, recorded in ``RUN/manifest.json``; see :mod:`motion4d.pi
 
 Run folder::
 
-    manifest.json  config.yaml  motion/  appearance/  clip/{video.mp4, frames/, rgba/}  lift/  scores.json  report.html
+    manifest.json  config.yaml  motion/  appearance/  clip/{video.mp4, frames/, rgba/}  lift/  scores.json
+    prompt_scene/ (grammar prompts: the scene the prompt describes)  report.html
 """
 from __future__ import annotations
 
@@ -94,14 +95,16 @@ class TextTo4DPipeline:
                                                        log, prompt=cfg.prompt, video_sds=video_sds), log=log)
         exported = manifest.run("export", lambda: stages.export_stage(out / "lift", rgba["frames"], log), log=log)
         videos = self.motion.get("videos", [])
-        scores = manifest.run("evaluate", lambda: stages.evaluate_stage(out, rgba["frames"], videos, log), log=log)
+        scores = manifest.run("evaluate", lambda: stages.evaluate_stage(out, rgba["frames"], videos, log,
+                                                                        prompt=cfg.prompt), log=log)
         shown = {"reference motion": videos[0]} if len(videos) == 1 else {}
         shown["generated clip"] = clip["video"]
         report = manifest.run("report", lambda: stages.report_stage(out, manifest, cfg.prompt, shown, exported, log),
                               log=log)
         outputs = {"report": report["report"], "clip": clip["video"], **{k: v for k, v in exported.items()
                                                                          if isinstance(v, Path)}}
-        summary = json.loads((out / "scores.json").read_text()) if (out / "scores.json").exists() else scores
+        summary = (json.loads((out / "scores.json").read_text())["scores"] if (out / "scores.json").exists()
+                   else {k: v for k, v in scores.items() if k != "scores"})
         log(run_summary(self.route, summary, outputs, manifest))
         return TextTo4DResult(out, manifest, summary, outputs)
 

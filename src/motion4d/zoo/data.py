@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["SPLITS", "WHITE", "StillSpec", "ClipSpec", "split_seed", "render_stills", "render_clips",
-           "to_rgb", "object_facts"]
+__all__ = ["SPLITS", "WHITE", "StillSpec", "ClipSpec", "PairSpec", "split_seed", "render_stills", "render_clips",
+           "render_pairs", "to_rgb", "object_facts"]
 
 SPLITS: dict[str, tuple[int, int]] = {"train": (0, 1_000_000), "dev": (1_000_000, 1_100_000),
                                       "test": (2_000_000, 2_100_000)}
@@ -58,6 +58,35 @@ class ClipSpec:
     num_objects: int | None = 1
     motions: str | None = None
     num_points: int = 1500
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    """View pairs for novel-view models: per scene, the reference front view (camera ``ref`` of
+    :func:`motion4d.world.dataset.scene_cameras`: elevation 0, azimuth 0) and ``targets`` views of the same scene at
+    the same random time, from orbit cameras at the scene's radius and field of view.
+
+    ``views=None``: each target draws its elevation from ``elevations`` and its azimuth from the multiples of
+    ``azimuth_step`` in [0, 360) (15 degrees: 90, 180 and 270 among them), uniformly. ``views=((el, az), ...)``
+    fixes the targets (evaluation); ``targets`` is then ``len(views)``. Degrees, motion4d's orbit convention."""
+
+    size: int = 64
+    targets: int = 4
+    elevations: tuple = (-15.0, 0.0, 15.0, 30.0)
+    azimuth_step: float = 15.0
+    views: tuple | None = None
+    num_objects: int | None = 1
+    motions: str | None = None
+    num_points: int = 1500
+
+    def __post_init__(self) -> None:
+        if self.views is not None:
+            object.__setattr__(self, "views", tuple((float(e), float(a)) for e, a in self.views))
+            object.__setattr__(self, "targets", len(self.views))
+        if self.targets < 1 or (self.views is None and (not self.elevations or self.azimuth_step <= 0
+                                                           or 360 % self.azimuth_step)):
+            raise ValueError(f"PairSpec needs targets >= 1, elevations and an azimuth_step dividing 360; got "
+                             f"targets={self.targets}, elevations={self.elevations}, azimuth_step={self.azimuth_step}")
 
 
 def _scene(seed: int, spec, frames: int):
@@ -148,6 +177,42 @@ def render_clips(split: str, n_scenes: int, spec: ClipSpec = ClipSpec(), *, star
         return np.stack(clips), meta
 
     return _load_or_render(_cache_file(cache_dir, "clips", split, start, n_scenes, spec), render, show_progress)
+
+
+def render_pairs(split: str, n_scenes: int, spec: PairSpec = PairSpec(), *, start: int = 0,
+                 cache_dir: str | Path | None = None, show_progress: bool = True) -> tuple[np.ndarray, list[dict]]:
+    """Reference + target views of scenes ``start .. start + n_scenes - 1`` of ``split`` (see :class:`PairSpec`).
+
+    Returns ``(rgba, meta)``: uint8 straight alpha ``[n_scenes, 1 + targets, size, size, 4]`` (index 0 the reference
+    view), and per scene :func:`object_facts` plus ``"seed"``, ``"time"``, ``"radius"`` and ``"views"``: the
+    ``[elevation, azimuth]`` of the reference then of every target (degrees).
+    """
+    from motion4d.camera import Cameras
+    from motion4d.utils.progress import progress
+    from motion4d.world.dataset import render_rgba, scene_cameras
+
+    def render(show):
+        images, meta = [], []
+        n_az = int(round(360 / spec.azimuth_step))
+        for i in progress(range(start, start + n_scenes), desc=f"render {split} view pairs", unit="scene",
+                          disable=None if show else True):
+            seed = split_seed(split, i)
+            scene = _scene(seed, spec, frames=16)
+            ref = scene_cameras(scene, include_ref=True)[0]
+            rng = np.random.default_rng([seed, 11])
+            t = float(rng.random())
+            views = spec.views or tuple((float(spec.elevations[int(rng.integers(len(spec.elevations)))]),
+                                         float(int(rng.integers(n_az)) * spec.azimuth_step))
+                                        for _ in range(spec.targets))
+            cam = scene.spec["camera"]
+            cams = Cameras.cat([ref, Cameras.orbit([e for e, _ in views], [a for _, a in views], cam["radius"],
+                                                   cam["fovy"], spec.size)])
+            images.append(render_rgba(scene.gaussians_at(t), cams, scene.background))
+            meta.append({**object_facts(scene), "seed": seed, "time": t, "radius": float(cam["radius"]),
+                         "views": [[float(ref.elevation[0]), float(ref.azimuth[0])]] + [list(v) for v in views]})
+        return np.stack(images), meta
+
+    return _load_or_render(_cache_file(cache_dir, "pairs", split, start, n_scenes, spec), render, show_progress)
 
 
 def to_rgb(rgba: np.ndarray | torch.Tensor, background=WHITE) -> torch.Tensor:

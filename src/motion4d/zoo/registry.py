@@ -35,7 +35,8 @@ ZOO: dict[str, ZooModel] = {m.key: m for m in (
     ZooModel("tiny-t2v", "diffusers TextToVideoSDPipeline (UNet3D, VAE, CLIP text encoder, tokenizer, scheduler)",
              "text to 8x64x64 clips; the stage-1 backbone", "t2v", needs=("tiny-vae", "tiny-clip")),
     ZooModel("tiny-zero123", "Zero123 (8-channel UNet2D, CLIP image encoder, camera projection)",
-             "novel views from a front view", None, needs=("tiny-vae", "tiny-clip")),
+             "novel views of a 64x64 front view (zero123 camera); guidance type zero123", "zero123",
+             needs=("tiny-vae", "tiny-clip")),
     ZooModel("tiny-svd", "diffusers StableVideoDiffusionPipeline", "image to driving video", None,
              needs=("tiny-vae", "tiny-clip")),
 )}

@@ -26,6 +26,7 @@ FILES = ("model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.s
 SCHEDULER = {"_class_name": "DDIMScheduler", "num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2",
              "prediction_type": "v_prediction", "clip_sample": False, "set_alpha_to_one": False, "steps_offset": 0,
              "timestep_spacing": "leading"}
+WHITE_BACKGROUND = (1.0, 1.0, 1.0)
 defaults = {"vae": "tiny-vae", "clip": "tiny-clip", "channels": "32,64", "head_dim": 8, "groups": 8, "clips": 1024,
             "frames": 8, "steps": 4000, "batch": 16, "lr": 5e-4, "warmup": 100, "ckpt_every": 50, "cfg_drop": 0.1,
             "eval_prompts": 24, "eval_direction": 12, "eval_steps": 20, "eval_guidance": 4.0}
@@ -145,7 +146,9 @@ def export(cfg: dict, model, data, folder: Path) -> Path:
             "_class_name": "TextToVideoSDPipeline", "_diffusers_version": "0.42.1",
             "scheduler": ["diffusers", "DDIMScheduler"], "text_encoder": ["transformers", "CLIPTextModel"],
             "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "UNet3DConditionModel"],
-            "vae": ["diffusers", "AutoencoderKL"]})
+            "vae": ["diffusers", "AutoencoderKL"],
+            # trained over a plain white background: the pipelines' matting keys it (stages.known_background)
+            "motion4d": {"background": list(WHITE_BACKGROUND)}})
         write_json(tmp / "zoo_recipe.json", cfg)
     return Path(folder)
 
