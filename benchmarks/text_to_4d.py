@@ -254,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     frames, size = 8, 64
     if args.quick:
         args.model, z123 = _quick_models(out / "quick-models")
-        args.base_top = QUICK["top"] + [f"lift.novel_view={z123}"]
-        args.base_lift = QUICK["lift"] + [f"guidance.options={{model: '{z123}', height: 8, width: 8}}"]
+        args.base_top = QUICK["top"] + [f"lift.novel_view={z123}", "lift.novel_view_options={height: 8, width: 8}"]
+        args.base_lift = list(QUICK["lift"])
         args.customize = QUICK["customize"]
         frames, size = 4, 32
     cases = make_cases(cases_n, out / "cases", frames, size)

@@ -126,3 +126,45 @@ def test_latent_gradient_is_weighted_cfg_residual_with_motion_amplification(amp)
     mean = residual.mean(dim=2, keepdim=True)
     expected = mean + amp * (residual - mean)
     assert torch.allclose(kept["z"].grad, expected, atol=1e-5)
+
+
+def test_video_sds_loads_through_the_backbone_with_generations_lora_path(tmp_path):
+    """The guidance's model is the video backbone (generation's loader); a train-motion run folder's motion LoRA
+    enters it as generation applies it (adapter ``motion``, checked against the base) and changes the prediction;
+    a LoRA of another base model, or of the wrong kind, is one clear error."""
+    from motion4d.guidance.tiny import build_tiny_t2v
+    from motion4d.video.adapters import load_adapter
+    from motion4d.video.backbones import UNet3DBackbone, load_backbone
+    from motion4d.video.checkpoint import save_adapter
+    from motion4d.video.lora import get_lora
+
+    root = tiny_video()
+    src = load_backbone(str(root), device="cpu")
+    torch.manual_seed(2)
+    get_lora(src.unet, src.lora_targets).add("temporal", "temporal", rank=2, alpha=2.0, init="random")
+    get_lora(src.unet).add("spatial", "spatial", rank=2, alpha=2.0, init="random")
+    run = tmp_path / "run"
+    save_adapter(src.unet, "temporal", run / "temporal.safetensors", base_model=src.model_id)
+    save_adapter(src.unet, "spatial", run / "spatial.safetensors", base_model=src.model_id)
+
+    cfg = GuidanceConfig(type="video", model=str(root), height=8, width=8, seed=0)
+    base, custom = build_guidance(cfg).load(), build_guidance(cfg.with_(video={"lora_path": str(run)})).load()
+    assert isinstance(custom.backbone, UNet3DBackbone) and custom.unet is custom.backbone.denoiser
+    assert set(get_lora(custom.unet).adapters) == {"motion"}
+    gen = load_backbone(str(root), device="cpu")                       # what generate-video samples from
+    load_adapter(gen, run, "temporal")
+    x, t = torch.randn(2, 4, 3, 8, 8, generator=torch.Generator().manual_seed(3)), torch.tensor([500, 500])
+    cond = custom.encode_condition(Condition(prompt="a lower"), 1)
+    with torch.no_grad():
+        got, plain = custom.predict_noise(x, t, cond), base.predict_noise(x, t, cond)
+        want = gen.predict(x, t, gen.encode_prompt(["", "a lower"]))
+    assert torch.allclose(got, want, atol=1e-6) and not torch.allclose(got, plain, atol=1e-4)
+    both = build_guidance(cfg.with_(video={"lora_path": str(run), "appearance_path": str(run),
+                                           "appearance_scale": 0.5})).load()
+    assert {n: i.scale for n, i in get_lora(both.unet).adapters.items()} == {"motion": 1.0, "appearance": 0.5}
+
+    with pytest.raises(ValueError, match="is a spatial LoRA; pass it with --appearance"):
+        build_guidance(cfg.with_(video={"lora_path": str(run / "spatial.safetensors")})).load()
+    other = build_tiny_t2v(tmp_path / "other", seed=1, name_or_path="someone/other-t2v")
+    with pytest.raises(ValueError, match="trained on base model .* but the loaded model is 'someone/other-t2v'"):
+        build_guidance(cfg.with_(model=str(other), video={"lora_path": str(run)})).load()

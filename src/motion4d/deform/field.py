@@ -66,6 +66,12 @@ class Deltas:
         return Deltas(self.means[index], self.log_scales[index], self.quats[index], pick(self.opacity_logits),
                       pick(self.rgb))
 
+    def detach(self) -> "Deltas":
+        """The same residuals cut from the graph (renders through them do not train the field)."""
+        cut = lambda t: None if t is None else t.detach()  # noqa: E731
+        return Deltas(self.means.detach(), self.log_scales.detach(), self.quats.detach(), cut(self.opacity_logits),
+                      cut(self.rgb))
+
 
 class _Head(nn.Sequential):
     def __init__(self, width: int, out: int) -> None:

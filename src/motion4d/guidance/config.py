@@ -130,7 +130,11 @@ class VideoOptions:
 
     ``low_ram_vae`` > 0 backpropagates through the VAE encoder for only that many random frames.
     ``motion_amp_scale`` k replaces each frame's score g by mean(g) + k (g - mean(g)) (1 = off).
-    ``lora_path``: a motion4d temporal (motion) LoRA safetensors checkpoint applied to the UNet.
+    ``lora_path``: the motion (temporal) LoRA, a ``train-motion`` run folder or LoRA file; ``appearance_path``
+    the appearance (spatial) one. With them the guidance is the *customized* model: they enter the backbone the
+    way ``generate-video`` applies them (:mod:`motion4d.video.adapters`), scaled by ``lora_scale`` /
+    ``appearance_scale``. A motion4d LoRA trained on another base model is refused unless
+    ``allow_base_mismatch``.
     """
 
     num_frames: int = 16
@@ -138,6 +142,9 @@ class VideoOptions:
     motion_amp_scale: Schedule = 1.0  # type: ignore[assignment]
     lora_path: str | None = None
     lora_scale: float = 1.0
+    appearance_path: str | None = None
+    appearance_scale: float = 1.0
+    allow_base_mismatch: bool = False
 
     def __post_init__(self) -> None:
         if self.num_frames < 1:

@@ -11,6 +11,10 @@ policy, kept out of the camera sampler. For each step it says
 * whether the deformation field is frozen for this step (``plan.freeze_deformation``: static stages,
   and image-model steps of dynamic stages by default, as in 4D-fy).
 
+A stage may give a probability to the reserved name ``none``: that share of its steps calls no guidance
+(``plan.guidance == "none"``, ``plan.render == "none"``), e.g. a dynamic stage that adds video SDS to a fraction
+of its steps and has no other guidance.
+
 Draws are a pure function of ``(seed, step)``, so a resumed run replays the same sequence.
 Schedules inside each guidance are evaluated with the step *within the stage* (4D-fy restarts them
 per stage); a stage may override guidance fields (``overrides: {mvdream: {t_max: 0.5}}``).
@@ -28,7 +32,10 @@ import torch
 from motion4d.config import ConfigError
 from motion4d.guidance.schedules import Schedule
 
-__all__ = ["HybridConfig", "HybridStage", "HybridPlan", "HybridScheduler", "HybridSDS"]
+__all__ = ["HybridConfig", "HybridStage", "HybridPlan", "HybridScheduler", "HybridSDS", "NO_GUIDANCE"]
+
+#: the reserved guidance name of a step without guidance
+NO_GUIDANCE = "none"
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,8 @@ class HybridConfig:
             raise ConfigError("hybrid config needs at least one entry under 'guidances'")
         if not self.stages:
             raise ConfigError("hybrid config needs at least one stage under 'stages'")
+        if NO_GUIDANCE in self.guidances:
+            raise ConfigError(f"guidances: {NO_GUIDANCE!r} is reserved (a step without guidance); rename it")
         if self.frames < 1:
             raise ConfigError(f"frames must be >= 1, got {self.frames}")
         self.guidance_configs: dict[str, GuidanceConfig] = {}
@@ -125,9 +134,9 @@ class HybridConfig:
         if not isinstance(probs, dict) or not probs:
             raise ConfigError(f"stages[{i}] ({name}): probabilities must map guidance names to probabilities")
         for g, p in probs.items():
-            if g not in self.guidance_configs:
+            if g not in self.guidance_configs and g != NO_GUIDANCE:
                 raise ConfigError(f"stages[{i}] ({name}): unknown guidance {g!r}; defined: "
-                                  f"{', '.join(self.guidance_configs)}")
+                                  f"{', '.join(self.guidance_configs)} (or {NO_GUIDANCE!r}: no guidance)")
             if not isinstance(p, (int, float)) or p < 0:
                 raise ConfigError(f"stages[{i}] ({name}): probability of {g!r} must be >= 0, got {p!r}")
         total = sum(probs.values())
@@ -177,8 +186,14 @@ class HybridScheduler:
     def plan(self, step: int) -> HybridPlan:
         """The plan for global ``step``; a pure function of ``(cfg.seed, step)``."""
         index, local = self.stage_at(step)
-        stage = self.stages[index]
-        rng = random.Random(self.cfg.seed * 1_000_003 + step)
+        return self.plan_at(index, local, step)
+
+    def plan_at(self, stage_index: int, stage_step: int, key: int) -> HybridPlan:
+        """The plan for step ``stage_step`` of stage ``stage_index``, drawn from ``(cfg.seed, key)`` (``key``: any
+        integer unique to the step, e.g. the global step; a caller that runs the stages on its own step counters,
+        like the lift, passes its own). Pure: the same arguments give the same plan."""
+        stage = self.stages[stage_index]
+        rng = random.Random(self.cfg.seed * 1_000_003 + key)
         names = list(stage.probabilities)
         guidance = rng.choices(names, weights=[stage.probabilities[n] for n in names])[0]
         clip = guidance in (self.cfg.clip_guidances or [])
@@ -189,7 +204,8 @@ class HybridScheduler:
         else:
             times = (rng.random() if stage.dynamic else 0.0,)
         freeze = (not stage.dynamic) or (not clip and stage.freeze_deformation_on_image_steps)
-        return HybridPlan(step, stage.name, index, local, guidance, "clip" if clip else "time", times, freeze)
+        render = "none" if guidance == NO_GUIDANCE else "clip" if clip else "time"
+        return HybridPlan(key, stage.name, stage_index, stage_step, guidance, render, times, freeze)
 
 
 class HybridSDS:
@@ -223,11 +239,18 @@ class HybridSDS:
         return self._guidances[name]
 
     def render_spec(self, plan: HybridPlan):
-        return self.guidance(plan.guidance).render_spec
+        """What ``plan`` needs rendered (None for a step without guidance)."""
+        return None if plan.guidance == NO_GUIDANCE else self.guidance(plan.guidance).render_spec
+
+    def guidances(self) -> dict[str, Any]:
+        """Every guidance of the config, built (weights still load on first use)."""
+        return {name: self.guidance(name) for name in self.cfg.guidance_configs}
 
     def losses(self, images: torch.Tensor, condition: Any, plan: HybridPlan) -> dict[str, torch.Tensor]:
         """Losses of ``plan.guidance`` on ``images`` times ``weights[plan.guidance]``; the guidance's schedules
-        and the weight are evaluated at ``plan.stage_step``."""
+        and the weight are evaluated at ``plan.stage_step``. A step without guidance has no losses."""
+        if plan.guidance == NO_GUIDANCE:
+            return {}
         g = self.guidance(plan.guidance)
         if self._stage_of.get(plan.guidance) != plan.stage_index:
             base = self.cfg.guidances[plan.guidance]

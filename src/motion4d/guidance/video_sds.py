@@ -1,19 +1,20 @@
-"""Text-to-video SDS with the first stage's backbone (ZeroScope / ModelScope ``UNet3DConditionModel``).
+"""Text-to-video SDS with the first stage's backbone (ZeroScope / ModelScope / motion4d-tiny ``tiny-t2v``).
 
-Folder layout (``TextToVideoSDPipeline``): ``unet/`` (UNet3DConditionModel), ``vae/``, ``text_encoder/``,
-``tokenizer/``, ``scheduler/``. Settings follow 4D-fy's ZeroScope guidance: 16 frames rendered at
-160x288 and resized to 320x576 (40x72 latents), CFG 100 in the ``plus`` form, ``w = 1 - alpha_bar``,
-``t ~ U(0.02, 0.98)``, loss summed over frames and divided by the number of videos.
+The model loads through the video backbone protocol (:func:`motion4d.video.backbones.load_backbone`), the one path
+generation and LoRA training use, so a registry key, hub id or diffusers folder names the same model everywhere.
+Settings follow 4D-fy's ZeroScope guidance: 16 frames rendered at 160x288 and resized to 320x576 (40x72 latents),
+CFG 100 in the ``plus`` form, ``w = 1 - alpha_bar``, ``t ~ U(0.02, 0.98)``, loss summed over frames and divided by
+the number of videos.
 
-A temporal (motion) LoRA from the ``video`` stage supervises the 4D motion directly: set
-``video.lora_path`` to a LoRA safetensors file. It is applied by ``lora_loader(unet, path, scale)``.
-The default (:meth:`VideoSDSGuidance.default_lora_loader`) loads motion4d LoRA checkpoints
-(metadata ``format = motion4d-lora``, written by ``motion4d train-motion``) and any other file through
-:func:`motion4d.video.checkpoint.load_lora_file` (motion4d's one LoRA loading path; motion4d files are checked
-against this base model; other files need peft-style keys
-``<module>.lora_A.weight`` / ``<module>.lora_B.weight``, optionally prefixed ``unet.``, and a
-``lora_alpha``/``alpha`` metadata entry). Pass your own callable to :class:`VideoSDSGuidance` for
-another format.
+**The customized model.** ``video.lora_path`` (a ``train-motion`` run folder or LoRA file) is the motion
+(temporal) LoRA and ``video.appearance_path`` the appearance (spatial) one; with them the guidance scores
+renders under the same customized model ``generate-video`` samples from: each is applied by
+:func:`motion4d.video.adapters.load_adapter` (generation's path: motion4d LoRAs checked against this base model,
+peft-style files from other tools accepted too). For another format pass ``lora_loader(unet, path, scale)``
+(called for each configured file instead).
+
+The VAE is encoded here with gradient (the backbone's ``encode_frames`` is inference-only), so this guidance needs
+a backbone with a per-frame image VAE (``vae`` attribute, ``temporal_compression == 1``: the UNet3D models).
 """
 from __future__ import annotations
 
@@ -72,15 +73,9 @@ class VideoSDSGuidance(TextGuidance):
 
     def __init__(self, cfg: Any, lora_loader: LoraLoader | None = None):
         super().__init__(cfg)
-        self.lora_loader = lora_loader or self.default_lora_loader
-
-    def default_lora_loader(self, unet: torch.nn.Module, path: str, scale: float) -> None:
-        """motion4d LoRA checkpoints through ``motion4d.video``; other safetensors as peft-style keys."""
-        from motion4d.video.checkpoint import load_lora_file
-
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"motion LoRA file {str(path)!r} does not exist")
-        load_lora_file(unet, path, model_id=str(self.cfg.model), scale=scale)
+        self.lora_loader = lora_loader
+        """None: generation's path (:func:`motion4d.video.adapters.load_adapter`); else ``f(unet, path, scale)``."""
+        self.backbone: Any = None
 
     @property
     def render_spec(self) -> RenderSpec:
@@ -88,13 +83,26 @@ class VideoSDSGuidance(TextGuidance):
                           frames=self.cfg.video.num_frames)
 
     def _load(self) -> None:
-        from diffusers import UNet3DConditionModel
+        from motion4d.video.adapters import load_adapter
+        from motion4d.video.backbones import load_backbone
+        from motion4d.video.schedulers import make_scheduler
 
-        def load_motion_lora(unet):
-            self.lora_loader(unet, self.cfg.video.lora_path, self.cfg.video.lora_scale)
-
-        self._load_text_diffusion(UNet3DConditionModel, "text-to-video SDS guidance", "text-to-video model",
-                                  load_motion_lora if self.cfg.video.lora_path else None)
+        v = self.cfg.video
+        bb = load_backbone(self.cfg.model, device=str(self.device_), precision=self.cfg.precision)
+        if getattr(bb, "vae", None) is None or bb.temporal_compression != 1:
+            raise ValueError(f"video SDS needs a backbone with a per-frame VAE; {self.cfg.model!r} is a "
+                             f"{type(bb).__name__} with temporal compression {bb.temporal_compression}")
+        self.backbone, self.dtype = bb, bb.dtype
+        for kind, path, scale in (("temporal", v.lora_path, v.lora_scale),
+                                  ("spatial", v.appearance_path, v.appearance_scale)):
+            if path and self.lora_loader is not None:
+                self.lora_loader(bb.denoiser, str(path), scale)
+            elif path:
+                load_adapter(bb, path, kind, scale=scale, motion4d_only=False,
+                             allow_base_mismatch=v.allow_base_mismatch)
+        self.unet, self.vae = bb.denoiser, bb.vae
+        self.scheduler = make_scheduler(bb.scheduler_config, "ddim")
+        self.prompts = bb.encode_prompt
 
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
         """Latents ``[B, 4, F, h, w]`` of clips ``[B, F, 3, H, W]``; with ``video.low_ram_vae = k`` only k
@@ -120,7 +128,11 @@ class VideoSDSGuidance(TextGuidance):
         return z.reshape(B, Fn, *z.shape[1:]).permute(0, 2, 1, 3, 4)
 
     def encode_renders(self, images: torch.Tensor) -> torch.Tensor:
-        """Latents ``[B, 4, F, h, w]`` of the clip(s) (see :func:`to_video` for the accepted layouts)."""
+        """Latents ``[B, 4, F, h, w]`` of the clip(s) (see :func:`to_video` for the accepted layouts). With
+        ``video.num_frames == 1`` a batch of images ``[B, H, W, 3]`` is B one-frame clips (the text-to-video model
+        as an image model)."""
+        if self.cfg.video.num_frames == 1 and images.ndim == 4:
+            images = images[:, None]
         return self.encode_frames(to_video(images).to(self.device_))
 
     def encode_condition(self, condition: Condition, batch: int) -> torch.Tensor:
@@ -128,7 +140,7 @@ class VideoSDSGuidance(TextGuidance):
         return self.text_batch(condition, batch)
 
     def predict_noise(self, latents_noisy: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return self.unet(latents_noisy, t, encoder_hidden_states=cond).sample
+        return self.backbone.predict(latents_noisy, t, cond)
 
     def score_gradient(self, s: SDSStep) -> torch.Tensor:
         """``w(t) (eps_cfg - noise)``, then motion amplification ``mean_F(g) + k (g - mean_F(g))`` per clip."""

@@ -19,9 +19,14 @@ __all__ = ["lift", "build_lift_guidance", "export_result"]
 
 
 def build_lift_guidance(cfg: LiftConfig):
-    """The guidance model named by ``cfg.guidance`` (None for ``kind: none``)."""
+    """The guidance model named by ``cfg.guidance`` (None for ``kind: none``; a
+    :class:`~motion4d.lift.hybrid.HybridLiftGuidance` for ``kind: hybrid``)."""
     if cfg.guidance.kind == "none":
         return None
+    if cfg.guidance.kind == "hybrid":
+        from motion4d.lift.hybrid import HybridLiftGuidance
+
+        return HybridLiftGuidance(cfg.guidance.options)
     from motion4d.config import load_config
     from motion4d.guidance import GuidanceConfig, build_guidance
 

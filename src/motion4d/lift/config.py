@@ -13,7 +13,7 @@ from motion4d.config import MAX_SEED, ConfigError, check_choice, check_range, lo
 from motion4d.deform.field import DeformConfig
 
 __all__ = ["InputConfig", "CameraConfig", "StaticConfig", "DynamicConfig", "GuidanceConfig", "OutputConfig",
-           "LiftConfig", "load_lift_config", "ALLOW_CODE_ENV"]
+           "LiftConfig", "load_lift_config", "check_hybrid_options", "ALLOW_CODE_ENV"]
 
 
 @dataclass
@@ -187,17 +187,44 @@ class DynamicConfig:
 
 @dataclass
 class GuidanceConfig:
-    """Novel-view score distillation (``motion4d.guidance.build_guidance``); ``kind: none`` trains on the
-    reference (and calibrated) views only."""
+    """Score distillation in the lift. ``kind``: ``none`` (reference and calibrated views only), a guidance type
+    (``motion4d.guidance.GUIDANCES``: ``stable-zero123``, ``zero123``, ``sd``, ``vsd``, ``mvdream``, ``video``),
+    or ``hybrid``: several guidances, one drawn per step (4D-fy; :mod:`motion4d.lift.hybrid`)."""
 
     kind: str = "none"
     options: dict[str, Any] = field(default_factory=dict)
-    """Passed to ``motion4d.guidance.build_guidance`` with ``kind``."""
+    """A guidance type: passed to ``motion4d.guidance.build_guidance`` with ``kind``. ``hybrid``: a
+    ``motion4d.guidance.HybridConfig`` (``guidances``, ``stages``, ``weights``, ``seed``) whose static stages
+    (``dynamic: false``) split the lift's static stage and whose dynamic stages split its dynamic stage."""
     render_size: int = 128
     """Resolution of the novel-view renders handed to the guidance."""
 
     def __post_init__(self) -> None:
+        from motion4d.guidance.registry import GUIDANCES
+
         check_range("guidance.render_size", self.render_size, 8, 4096)
+        check_choice("guidance.kind", self.kind, ("none", "hybrid", *GUIDANCES))
+        if self.kind == "hybrid":
+            check_hybrid_options(self.options)
+
+
+def check_hybrid_options(options: dict[str, Any]):
+    """The ``HybridConfig`` of ``guidance.kind=hybrid``, checked for the lift: static stages before dynamic ones,
+    guidance names without dots. ``ConfigError`` naming ``guidance.options`` otherwise."""
+    from motion4d.guidance.hybrid import HybridConfig
+
+    try:
+        hcfg = load_config(HybridConfig, data=dict(options))
+    except ConfigError as e:
+        raise ConfigError(f"guidance.options (hybrid): {e}") from None
+    kinds = [s.dynamic for s in hcfg.parsed_stages]
+    if kinds != sorted(kinds):
+        raise ConfigError("guidance.options (hybrid): every static stage (dynamic: false) must come before the "
+                          f"dynamic ones, got {[s.name for s in hcfg.parsed_stages]} with dynamic {kinds}")
+    dotted = [n for n in hcfg.guidance_configs if "." in n]
+    if dotted:
+        raise ConfigError(f"guidance.options (hybrid): guidance names cannot contain '.', got {dotted}")
+    return hcfg
 
 
 @dataclass

@@ -34,8 +34,8 @@ from motion4d.camera import Cameras
 from motion4d.lift.config import CameraConfig, InputConfig
 from motion4d.utils.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, read_video
 
-__all__ = ["LiftInput", "load_input", "read_frames", "segment_plain", "recenter", "resample_indices",
-           "describe", "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS"]
+__all__ = ["LiftInput", "load_input", "text_only_input", "read_frames", "segment_plain", "recenter",
+           "resample_indices", "describe", "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS"]
 
 
 
@@ -307,6 +307,19 @@ def _load_single_view(path: Path, cfg: InputConfig, camera: CameraConfig) -> Lif
     cams = Cameras.orbit(camera.elevation, 0.0, camera.radius, camera.fovy, cfg.size)
     cams.names = ["ref"]
     return LiftInput(rgb[None], alpha[None], cams, calibrated=False, source=str(path))
+
+
+def text_only_input(num_frames: int, size: int, camera: CameraConfig | None = None) -> LiftInput:
+    """An input with nothing to fit, for text-only 4D (the hybrid route): ``num_frames`` times seen by the front
+    camera of a single-view clip (``camera``'s elevation, radius and field of view, ``size`` pixels square), every
+    frame empty (alpha 0). Train it with the photometric weights at 0 (``*.lambda_rgb`` / ``*.lambda_mask``): the
+    guidance alone shapes the scene; the camera is the 4D result's reference camera (exports, scores)."""
+    camera = camera or CameraConfig()
+    if num_frames < 2:
+        raise ValueError(f"a text-only 4D input needs >= 2 frames, got {num_frames}")
+    cams = Cameras.orbit(camera.elevation, 0.0, camera.radius, camera.fovy, size)
+    return LiftInput(torch.zeros(1, num_frames, size, size, 3), torch.zeros(1, num_frames, size, size, 1), cams,
+                     calibrated=False, source=f"text only ({num_frames} frames)")
 
 
 def describe(data: LiftInput) -> str:

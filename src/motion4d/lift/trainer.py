@@ -9,7 +9,7 @@ count. Checkpoints are named by the global step (``checkpoints/step-NNNNNN/``, :
 
 Determinism: every step draws all its randomness from seeds derived from ``(seed, global step)``: a
 generator handed to the stage, torch's global RNG, and the guidance's own generator (``guidance.generator``,
-a separate stream). The stage generator keeps the stream of motion4d 0.1 (``seed * 1000003 + global step``)
+a separate stream; a hybrid guidance has one stream per member, :mod:`motion4d.lift.hybrid`). The stage generator keeps the stream of motion4d 0.1 (``seed * 1000003 + global step``)
 so that the figures measured with it (docs/benchmarks.md) still describe the code; with hash-derived seeds the
 quick demo measured 27.97 / 28.95 dB for seeds 0 / 1 against 29.61 / 29.98 dB with this stream, i.e. its
 figures move by 1-2 dB from one random stream to another. With the guidance's trainable state (VSD's LoRA and its optimizer) saved in
@@ -31,7 +31,7 @@ from motion4d.deform import NonFiniteError
 from motion4d.deform.field import DeformationField, deform
 from motion4d.gaussians.model import Gaussians, GaussianModel
 from motion4d.lift.config import LiftConfig
-from motion4d.lift.distill import Distiller
+from motion4d.lift.hybrid import make_distiller
 from motion4d.lift.init import initial_model
 from motion4d.lift.inputs import LiftInput
 from motion4d.lift.stages import DynamicStage, LiftContext, Stage, StaticStage
@@ -96,7 +96,7 @@ class LiftTrainer:
         distiller = None
         if guidance is not None:
             ref_el = float(cameras.elevation[0]) if cameras.elevation is not None else cfg.camera.elevation
-            distiller = Distiller(guidance, cfg, targets[0], ref_radius, ref_el, bg)
+            distiller = make_distiller(guidance, cfg, targets[0], ref_radius, ref_el, bg)
         self.ctx = LiftContext(cfg, targets, data.alpha.to(self.device), cameras, times, bg, ref_radius,
                                distiller, log)
         self.static_given = static is not None
@@ -143,9 +143,13 @@ class LiftTrainer:
         """Seed torch's global RNG and the guidance's generator for this step; return the stage's generator."""
         seed = step_seed(self.cfg.seed, self.global_step)
         torch.manual_seed(seed)
-        gen = getattr(self.guidance, "generator", None)
-        if isinstance(gen, torch.Generator):
-            gen.manual_seed(step_seed(self.cfg.seed, self.global_step, "guidance"))
+        if hasattr(self.guidance, "generators"):            # a hybrid: one stream per guidance
+            streams = self.guidance.generators()
+        else:
+            streams = {"guidance": getattr(self.guidance, "generator", None)}
+        for stream, gen in streams.items():
+            if isinstance(gen, torch.Generator):
+                gen.manual_seed(step_seed(self.cfg.seed, self.global_step, stream))
         return torch.Generator().manual_seed(seed)
 
     # ---------------------------------------------------------------------------------- loop

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from motion4d.config import ConfigError, check_choice
 from motion4d.video.image_to_video import ImageToVideoSettings
 
-__all__ = ["ClipConfig", "CustomizeConfig", "LiftStageConfig", "TextTo4DConfig", "load_text_to_4d_config",
+__all__ = ["ClipConfig", "CustomizeConfig", "LiftStageConfig", "TextLiftStageConfig", "TextTo4DConfig", "load_text_to_4d_config",
            "DriveConfig", "ImageTo4DConfig", "load_image_to_4d_config", "MAX_PROMPT_CHARS"]
 
 #: CLIP text encoders read 77 tokens; a prompt far longer than that is a mistake, not a description.
@@ -70,11 +70,67 @@ class LiftStageConfig:
     """Novel-view guidance: ``auto`` (Stable Zero123 when present, else the embedded ``tiny-zero123`` when
     present, else none, said in one line), ``none``, or a guidance type / model (``zero123``,
     ``stable-zero123``, a folder)."""
+    novel_view_options: dict = field(default_factory=dict)
+    """Other fields of the novel-view guidance (``motion4d.guidance.GuidanceConfig``: ``guidance_scale``,
+    ``height``/``width`` ...)."""
     matting: str = "auto"
     """Alpha of the generated clip: ``auto`` (the generator's known background for motion4d-tiny models,
     else ``rembg``), ``background``, ``rembg`` or a hook ``module:function`` (command line only)."""
     overrides: list[str] = field(default_factory=list)
     """``key=value`` overrides of the lift config (``dynamic.iters=200`` ...)."""
+
+    def __post_init__(self):
+        from pathlib import Path
+
+        from motion4d.guidance.registry import GUIDANCES
+
+        types = [t for t in GUIDANCES if t != "video"]
+        if self.novel_view not in ("auto", "none", *types) and not Path(self.novel_view).expanduser().is_dir():
+            raise ConfigError(f"lift.novel_view={self.novel_view!r} is not auto, none, a guidance type "
+                              f"({', '.join(types)}) or a model folder that exists")
+
+
+@dataclass
+class TextLiftStageConfig(LiftStageConfig):
+    """The lift of text-to-4d: :class:`LiftStageConfig` plus video SDS by the customized text-to-video model."""
+
+    video_sds: bool = False
+    """Also supervise the dynamic stage with the *customized* text-to-video model (``clip.model`` with the run's
+    motion LoRA, and its appearance LoRA when there is one) by video SDS on a clip rendered from one random
+    camera. Each dynamic step draws one guidance (4D-fy): the video model with ``video_sds_probability``, the
+    novel-view guidance otherwise (:mod:`motion4d.lift.hybrid`). Needs a motion reference or LoRA (``--motion``)."""
+    video_sds_probability: float = 0.25
+    """Share of the dynamic steps supervised by the video model (4D-fy's dynamic stage: 0.25)."""
+    video_sds_weight: float = 0.1
+    """Weight of the video SDS loss, times ``dynamic.lambda_sds`` (4D-fy's ``lambda_sds_video``: 0.1)."""
+    video_sds_options: dict = field(default_factory=dict)
+    """Other fields of the video guidance (``motion4d.guidance.GuidanceConfig``), e.g. ``{guidance_scale: 50,
+    video: {motion_amp_scale: 2}}``; the model, LoRAs, size and frame count come from the run."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0.0 < self.video_sds_probability <= 1.0:
+            raise ConfigError(f"lift.video_sds_probability must be in (0, 1], got {self.video_sds_probability}")
+        if self.video_sds_weight < 0:
+            raise ConfigError(f"lift.video_sds_weight must be >= 0, got {self.video_sds_weight}")
+        touched = [o for o in self.overrides if o.partition("=")[0].strip().startswith("guidance.")
+                   and o.partition("=")[0].strip() != "guidance.render_size"]
+        if self.video_sds and touched:
+            raise ConfigError(f"lift.overrides {touched} set the lift's guidance, which lift.video_sds builds (a "
+                              f"hybrid of the novel-view and video guidances): give the novel-view guidance's fields "
+                              f"as lift.novel_view_options and the video guidance's as lift.video_sds_options")
+        if self.video_sds_options:
+            from motion4d.config import load_config
+            from motion4d.guidance.config import GuidanceConfig
+
+            fixed = {"type", "model"} & set(self.video_sds_options)
+            if fixed:
+                raise ConfigError(f"lift.video_sds_options cannot set {', '.join(sorted(fixed))}: the video model is "
+                                  f"clip.model with the run's LoRAs")
+            try:
+                load_config(GuidanceConfig, data={"type": "video", **self.video_sds_options})
+            except ConfigError as e:
+                raise ConfigError(f"lift.video_sds_options: {e}") from None
 
 
 @dataclass
@@ -92,7 +148,7 @@ class TextTo4DConfig:
     device: str = "auto"
     clip: ClipConfig = field(default_factory=ClipConfig)
     customize: CustomizeConfig = field(default_factory=CustomizeConfig)
-    lift: LiftStageConfig = field(default_factory=LiftStageConfig)
+    lift: TextLiftStageConfig = field(default_factory=TextLiftStageConfig)
 
     def __post_init__(self):
         check_choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda", "mps"))

@@ -70,8 +70,11 @@ def novel_view_guidance(choice: str, log: Log = print) -> tuple[str, dict[str, A
 
 
 # -------------------------------------------------------------------------------------- video stages
-def lora_stage(inputs: dict[str, list[Path]], kind: str, model: str, cfg, out: Path, log: Log) -> dict[str, Any]:
-    """Train a ``kind`` (temporal | spatial) LoRA on the reference media, or pass a given LoRA file through."""
+def lora_stage(inputs: dict[str, list[Path]], kind: str, model: str, cfg, out: Path, log: Log,
+               video: Any = None) -> dict[str, Any]:
+    """Train a ``kind`` (temporal | spatial) LoRA on the reference media, or pass a given LoRA file through.
+
+    ``video``: the clip settings to train at (``frames``, ``width``, ``height``, ``fps``; default ``cfg.clip``)."""
     if "lora" in inputs:
         return {"lora": str(inputs["lora"][0]), "trained": False}
     media = inputs.get("videos" if kind == "temporal" else "images", [])
@@ -85,9 +88,10 @@ def lora_stage(inputs: dict[str, list[Path]], kind: str, model: str, cfg, out: P
     if preset == "auto":
         preset = {("temporal", True): "single_video", ("temporal", False): "multi_videos",
                   ("spatial", True): "single_image", ("spatial", False): "multi_images"}[(kind, len(media) == 1)]
+    v = video if video is not None else cfg.clip
     overrides = [f"model={model}", f"output_dir={out}", f"data.paths={json.dumps([str(p) for p in media])}",
-                 f"data.num_frames={cfg.clip.frames}", f"data.width={cfg.clip.width}",
-                 f"data.height={cfg.clip.height}", f"data.fps={cfg.clip.fps}", f"seed={cfg.seed}",
+                 f"data.num_frames={v.frames}", f"data.width={v.width}",
+                 f"data.height={v.height}", f"data.fps={v.fps}", f"seed={cfg.seed}",
                  f"device={cfg.device}", "validation.every=-1"]
     if not any(Path(p).with_suffix(".txt").exists() or (Path(p).parent / "caption.txt").exists() for p in media):
         overrides.append(f"data.caption={json.dumps(cfg.prompt)}")
@@ -148,16 +152,28 @@ def write_matted(frames_dir: Path, method: str, background: Any, out: Path, *, a
 
 # --------------------------------------------------------------------------------------- 4D stages
 def lift_stage(frames_dir: Path, stage_cfg, seed: int, device: str, out: Path, log: Log,
-               static: Path | None = None, prompt: str | None = None) -> dict[str, Any]:
+               static: Path | None = None, prompt: str | None = None,
+               video_sds: dict[str, Any] | None = None) -> dict[str, Any]:
     """Video-to-4D of the RGBA clip into ``out`` (no exports yet: they are the next stage).
 
     ``stage_cfg`` is a :class:`~motion4d.pipelines.config.LiftStageConfig`; ``static`` a 3DGS PLY used as the
-    canonical model (the static stage is skipped); ``prompt`` reaches text-conditioned guidance.
+    canonical model (the static stage is skipped); ``prompt`` reaches text-conditioned guidance. ``video_sds``
+    (the customized video model's guidance fields) adds video SDS to the dynamic stage on
+    ``stage_cfg.video_sds_probability`` of its steps (:func:`motion4d.lift.hybrid.dynamic_mix`).
     """
     from motion4d.lift import lift
     from motion4d.lift.config import load_lift_config
 
     kind, options = novel_view_guidance(stage_cfg.novel_view, log)
+    if kind != "none":
+        options = {**options, **stage_cfg.novel_view_options}
+    if video_sds is not None:
+        from motion4d.lift.hybrid import dynamic_mix
+
+        p, w = stage_cfg.video_sds_probability, stage_cfg.video_sds_weight
+        log(f"lift: video SDS by the customized {video_sds.get('model')} on {p:.0%} of the dynamic steps "
+            f"(weight {w:g}), {kind if kind != 'none' else 'no guidance'} on the others")
+        kind, options = "hybrid", dynamic_mix(kind, options, "video", video_sds, p, w, seed)
     overrides = [f"guidance.kind={kind}", "output.export=false", f"seed={seed}", f"device={device}",
                  "input.segmentation=alpha", "input.num_frames=0"] + list(stage_cfg.overrides)
     data: dict[str, Any] = {"prompt": prompt} if prompt else {}
@@ -170,15 +186,16 @@ def lift_stage(frames_dir: Path, stage_cfg, seed: int, device: str, out: Path, l
     return {"result": out / "result.json", "guidance": kind}
 
 
-def export_stage(lift_dir: Path, frames_dir: Path, log: Log) -> dict[str, Any]:
-    """Exports of the lift result (PLY sequence, videos, OBJ sequence, animated GLB) inside ``lift_dir``."""
+def export_stage(lift_dir: Path, frames_dir: Path | None, log: Log) -> dict[str, Any]:
+    """Exports of the lift result (PLY sequence, videos, OBJ sequence, animated GLB) inside ``lift_dir``;
+    ``frames_dir`` (the lifted clip) adds the comparison video, None (text-only 4D) leaves it out."""
     from motion4d.lift.api import export_result
     from motion4d.lift.config import load_lift_config
     from motion4d.lift.inputs import load_input
     from motion4d.lift.result import load_result
 
     cfg = load_lift_config(None, file=lift_dir / "config.yaml")
-    data = load_input(frames_dir, cfg.input, cfg.camera)
+    data = load_input(frames_dir, cfg.input, cfg.camera) if frames_dir is not None else None
     files = export_result(load_result(lift_dir), lift_dir, cfg, data, log=log)
     out: dict[str, Any] = {"canonical": lift_dir / "canonical.ply"}
     for key, value in files.items():

@@ -6,7 +6,8 @@ Stages (each resumable, recorded in ``RUN/manifest.json``; see :mod:`motion4d.pi
     appearance  spatial LoRA: trained on the reference images, or taken from a run / file
     generate    the customized clip (noise prior from the reference video when there is exactly one)
     matting     the object's alpha in every frame          -> RUN/clip/rgba/000.png ...
-    lift        static + dynamic 4D Gaussians (video-to-4D) -> RUN/lift/
+    lift        static + dynamic 4D Gaussians (video-to-4D) -> RUN/lift/; with ``lift.video_sds`` the dynamic
+                stage is also supervised by the customized text-to-video model (video SDS)
     export      PLY sequence, reference and turntable videos, OBJ sequence, animated GLB (in RUN/lift/)
     evaluate    scores                                      -> RUN/scores.json
     report      RUN/report.html
@@ -23,15 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from motion4d.config import config_to_dict, config_to_yaml
-from motion4d.pipelines.config import MAX_PROMPT_CHARS, TextTo4DConfig
+from motion4d.pipelines.common import IMAGE_SUFFIXES, VIDEO_SUFFIXES, check_prompt, classify_inputs, customize, \
+    open_run, run_summary
+from motion4d.pipelines.config import TextTo4DConfig
 from motion4d.pipelines.manifest import RunManifest
-from motion4d.utils.io import atomic_path
 
-__all__ = ["TextTo4DPipeline", "TextTo4DResult", "VIDEO_SUFFIXES", "IMAGE_SUFFIXES"]
+__all__ = ["TextTo4DPipeline", "TextTo4DResult", "VIDEO_SUFFIXES", "IMAGE_SUFFIXES", "video_sds_guidance"]
 
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".avi", ".mkv", ".gif")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 STAGES = ["motion", "appearance", "generate", "matting", "lift", "export", "evaluate", "report"]
 
 
@@ -66,9 +65,13 @@ class TextTo4DPipeline:
         if ":" in cfg.lift.matting and not allow_code:
             raise ValueError(f"lift.matting={cfg.lift.matting!r} is a code hook; hooks run only when given on the "
                              f"command line (or allow_code=True from Python), not from a config file")
-        _check_prompt(cfg.prompt)
-        self.motion = _classify(cfg.motion, "motion", VIDEO_SUFFIXES, "temporal")
-        self.appearance = _classify(cfg.appearance, "appearance", IMAGE_SUFFIXES, "spatial")
+        check_prompt(cfg.prompt)
+        self.motion = classify_inputs(cfg.motion, "motion", VIDEO_SUFFIXES, "temporal")
+        self.appearance = classify_inputs(cfg.appearance, "appearance", IMAGE_SUFFIXES, "spatial")
+        if cfg.lift.video_sds and not self.motion:
+            raise ValueError("lift.video_sds=true supervises the 4D motion with the customized text-to-video model, "
+                             "which needs a motion: pass --motion (reference videos, a train-motion run folder or "
+                             "a temporal.safetensors file), or drop lift.video_sds")
 
     # ---------------------------------------------------------------------------------------- run
     def __call__(self, out: str | Path, *, overwrite: bool = False) -> TextTo4DResult:
@@ -77,23 +80,19 @@ class TextTo4DPipeline:
         out = Path(out)
         cfg = self.cfg
         model = stages.resolve_video_model(cfg.clip.model, log=self.log)   # before anything is written
-        manifest = RunManifest.open(out, self.route, config_to_dict(cfg), STAGES, overwrite=overwrite)
-        with atomic_path(out / "config.yaml") as tmp:
-            tmp.write_text(config_to_yaml(cfg))
+        manifest = open_run(out, self.route, cfg, STAGES, overwrite)
         log = self.log
-        motion = manifest.run("motion", lambda: stages.lora_stage(self.motion, "temporal", model, cfg, out / "motion",
-                                                                   log), settings=[model, self.motion], log=log)
-        appearance = manifest.run("appearance", lambda: stages.lora_stage(self.appearance, "spatial", model, cfg,
-                                                                           out / "appearance", log),
-                                  settings=[model, self.appearance], log=log)
+        motion, appearance = customize(manifest, cfg, model, self.motion, self.appearance, out, log)
         prior_video = self.motion.get("videos", [None])[0] if len(self.motion.get("videos", [])) == 1 else None
         clip = manifest.run("generate", lambda: stages.generate_stage(cfg, model, motion.get("lora"),
                                                                       appearance.get("lora"), prior_video, out / "clip",
                                                                       log), settings=model, log=log)
         rgba = manifest.run("matting", lambda: stages.matting_stage(clip["frames"], model, cfg.lift.matting,
                                                                     out / "clip" / "rgba", self.allow_code, log), log=log)
+        video_sds = video_sds_guidance(cfg, model, motion.get("lora"), appearance.get("lora")) \
+            if cfg.lift.video_sds else None
         manifest.run("lift", lambda: stages.lift_stage(rgba["frames"], cfg.lift, cfg.seed, cfg.device, out / "lift",
-                                                       log, prompt=cfg.prompt), log=log)
+                                                       log, prompt=cfg.prompt, video_sds=video_sds), log=log)
         exported = manifest.run("export", lambda: stages.export_stage(out / "lift", rgba["frames"], log), log=log)
         videos = self.motion.get("videos", [])
         scores = manifest.run("evaluate", lambda: stages.evaluate_stage(out, rgba["frames"], videos, log,
@@ -106,61 +105,19 @@ class TextTo4DPipeline:
                                                                          if isinstance(v, Path)}}
         summary = (json.loads((out / "scores.json").read_text())["scores"] if (out / "scores.json").exists()
                    else {k: v for k, v in scores.items() if k != "scores"})
-        log(_summary(out, summary, outputs, manifest))
+        log(run_summary(self.route, summary, outputs, manifest))
         return TextTo4DResult(out, manifest, summary, outputs)
 
 
-def _check_prompt(prompt: str) -> None:
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise ValueError("the prompt is empty; describe the object and its motion, e.g. \"a red ball jumping\"")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise ValueError(f"the prompt has {len(prompt)} characters; at most {MAX_PROMPT_CHARS} are allowed "
-                         f"(text encoders read about 77 tokens)")
-
-
-def _classify(items: list[str], what: str, media_suffixes: tuple[str, ...], lora_kind: str) -> dict[str, list[Path]]:
-    """Sort ``--motion`` / ``--appearance`` arguments into media files to train on and a ready LoRA.
-
-    Returns ``{"videos"|"images": [...], "lora": [file]}`` (keys only where present). Folders of media count as
-    their media files; a folder holding ``<kind>.safetensors`` is a ``train-motion`` run.
-    """
-    key = "videos" if lora_kind == "temporal" else "images"
-    media: list[Path] = []
-    loras: list[Path] = []
-    for raw in items:
-        p = Path(raw).expanduser()
-        if not p.exists():
-            raise FileNotFoundError(f"--{what} {raw!r} does not exist")
-        if p.is_dir() and (p / f"{lora_kind}.safetensors").is_file():
-            loras.append(p / f"{lora_kind}.safetensors")
-        elif p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix.lower() in media_suffixes)
-            if not found:
-                raise ValueError(f"--{what} folder {raw!r} holds no {key} ({' '.join(media_suffixes)}) and no "
-                                 f"{lora_kind}.safetensors")
-            media += found
-        elif p.suffix == ".safetensors":
-            loras.append(p)
-        elif p.suffix.lower() in media_suffixes:
-            media.append(p)
-        else:
-            raise ValueError(f"--{what} {raw!r} is not one of the {key} formats ({' '.join(media_suffixes)}), a "
-                             f"{lora_kind}.safetensors file or a train-motion run folder")
-    if loras and media:
-        raise ValueError(f"--{what} mixes a trained LoRA with {key} to train on; pass one or the other")
-    if len(loras) > 1:
-        raise ValueError(f"--{what} names {len(loras)} LoRA files; pass one")
-    out: dict[str, list[Path]] = {}
-    if media:
-        out[key] = media
-    if loras:
-        out["lora"] = loras
-    return out
-
-
-def _summary(out: Path, scores: dict[str, Any], outputs: dict[str, Path], manifest: RunManifest) -> str:
-    total = sum(v for v in manifest.timings().values() if v)
-    shown = ", ".join(f"{k} {v:.3g}" for k, v in scores.items() if isinstance(v, (int, float)))
-    lines = [f"text-to-4d done in {total:.0f}s: {shown or 'no scores'}"]
-    lines += [f"  {name:<16}{path}" for name, path in outputs.items()]
-    return "\n".join(lines)
+def video_sds_guidance(cfg: TextTo4DConfig, model: str, motion: Any, appearance: Any) -> dict[str, Any]:
+    """Guidance fields of the customized text-to-video model for the lift's video SDS: ``model`` with the motion
+    LoRA (and the appearance LoRA, when there is one) at ``clip``'s scales, size and frame count, plus
+    ``lift.video_sds_options``."""
+    c = cfg.clip
+    video = {"num_frames": c.frames, "lora_path": str(motion), "lora_scale": c.motion_scale}
+    if appearance is not None:
+        video.update(appearance_path=str(appearance), appearance_scale=c.appearance_scale)
+    extra = dict(cfg.lift.video_sds_options)
+    video.update(extra.pop("video", None) or {})
+    return {"type": "video", "model": model, "height": c.height, "width": c.width, "seed": cfg.seed, **extra,
+            "video": video}

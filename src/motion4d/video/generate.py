@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from motion4d import __version__
+from motion4d.video.adapters import resolve_lora_file  # noqa: F401 - re-exported (its former home)
 
 __all__ = ["GenerateResult", "generate_video", "resolve_lora_file", "reference_latents"]
 
@@ -23,19 +24,6 @@ class GenerateResult:
     frames: torch.Tensor
     settings: dict
     notes: list[str] = field(default_factory=list)
-
-
-def resolve_lora_file(path: str | Path, kind: str) -> Path:
-    """A LoRA file from a file or a train-motion run folder (``RUN/<kind>.safetensors``)."""
-    p = Path(path).expanduser()
-    if p.is_dir():
-        candidate = p / f"{kind}.safetensors"
-        if not candidate.is_file():
-            raise FileNotFoundError(f"{str(p)!r} is a folder without {kind}.safetensors; pass the LoRA file itself")
-        return candidate
-    if not p.is_file():
-        raise FileNotFoundError(f"{'motion' if kind == 'temporal' else 'appearance'} LoRA {str(p)!r} does not exist")
-    return p
 
 
 def reference_latents(backbone, source: str | Path, *, num_frames: int, width: int, height: int,
@@ -76,9 +64,8 @@ def generate_video(prompt: str, out_dir: str | Path, *, model: str = "zeroscope"
     by ``convert-motiondirector``) is used when its DDIM step count equals ``steps``; otherwise the reference is
     inverted with ``steps`` steps. ``GenerateResult.notes`` (and settings.json ``noise_prior_source``) say which.
     """
-    from motion4d.video.checkpoint import load_lora, read_lora
+    from motion4d.video.adapters import ADAPTER_NAMES, check_lora, load_adapter, remove_adapters
     from motion4d.video.inversion import ddim_invert, mix_noise_prior, stored_inversion_noise
-    from motion4d.video.lora import get_lora
     from motion4d.video.outputs import write_clip
     from motion4d.video.sampling import initial_noise, sample_video
     from motion4d.video.schedulers import SCHEDULERS
@@ -97,15 +84,8 @@ def generate_video(prompt: str, out_dir: str | Path, *, model: str = "zeroscope"
     for v, name in ((num_frames, "frames"), (steps, "steps")):
         if v < 1:
             raise ValueError(f"--{name} must be >= 1, got {v}")
-    loras = {}
-    for arg, kind, flag in ((motion, "temporal", "--motion"), (appearance, "spatial", "--appearance")):
-        if arg is not None:
-            file = resolve_lora_file(arg, kind)
-            ck = read_lora(file)
-            if ck.path != kind:
-                other = "--appearance" if ck.path == "spatial" else "--motion"
-                raise ValueError(f"{flag} {str(file)!r} is a {ck.path} LoRA; pass it with {other}")
-            loras[kind] = file
+    loras = {kind: check_lora(arg, kind) for arg, kind in ((motion, "temporal"), (appearance, "spatial"))
+             if arg is not None}
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
 
@@ -114,14 +94,11 @@ def generate_video(prompt: str, out_dir: str | Path, *, model: str = "zeroscope"
 
         backbone = load_backbone(model, device=device, precision=precision)
     backbone.check_size(width, height)
-    lora = get_lora(backbone.denoiser, backbone.lora_targets)
     adapters = {}
-    for kind, file in loras.items():
+    for kind, file in loras.items():     # motion4d.video.adapters: the same path as video SDS's customized model
         scale = motion_scale if kind == "temporal" else appearance_scale
-        name = "motion" if kind == "temporal" else "appearance"
-        load_lora(backbone.denoiser, file, model_id=backbone.model_id, name=name, scale=scale,
-                  allow_base_mismatch=allow_base_mismatch)
-        adapters[name] = {"file": str(file), "scale": scale}
+        load_adapter(backbone, file, kind, scale=scale, allow_base_mismatch=allow_base_mismatch)
+        adapters[ADAPTER_NAMES[kind]] = {"file": str(file), "scale": scale}
     shape = backbone.latent_shape(1, num_frames, height, width)
     latents = initial_noise(shape, seed, backbone.device, backbone.dtype)
     notes, source = [], None
@@ -152,7 +129,6 @@ def generate_video(prompt: str, out_dir: str | Path, *, model: str = "zeroscope"
         "adapters": adapters, "dtype": str(backbone.dtype).replace("torch.", ""), "device": str(backbone.device),
         "motion4d_version": __version__,
     }
-    for name in adapters:  # leave the UNet as it was for later calls
-        lora.remove(name)
+    remove_adapters(backbone)  # leave the UNet as it was for later calls
     paths = write_clip(result.frames[0], out_dir, fps=fps, settings=settings)
     return GenerateResult(paths=paths, seed=seed, frames=result.frames[0], settings=settings, notes=notes)

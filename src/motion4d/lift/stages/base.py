@@ -41,7 +41,9 @@ class LiftContext:
         times: normalised frame times ``[F]`` (``f / (F - 1)``; ``[0]`` for a single frame).
         bg: background colour ``[3]``.
         ref_radius: distance of the reference camera from the origin (world units).
-        distiller: novel-view score distillation (None without guidance).
+        distiller: score distillation (None without guidance): a
+            :class:`~motion4d.lift.distill.Distiller`, or a :class:`~motion4d.lift.hybrid.HybridDistiller`
+            that picks one guidance per step (read it through :meth:`distiller_at`).
         log: one-line messages.
     """
 
@@ -58,6 +60,14 @@ class LiftContext:
     @property
     def device(self) -> torch.device:
         return self.targets.device
+
+    def distiller_at(self, stage: str, step: int) -> tuple["Distiller | None", bool]:
+        """``(distiller, freeze_deformation)`` of step ``step`` of lift stage ``stage``: the one distiller, or the
+        hybrid's draw for that step; ``(None, False)`` when the step has no score distillation."""
+        d = self.distiller
+        if d is None or not hasattr(d, "at"):
+            return d, False
+        return d.at(stage, step)
 
     @property
     def num_views(self) -> int:
@@ -142,8 +152,13 @@ class Stage(abc.ABC):
 
     def photo_losses(self, g: Gaussians, views: torch.Tensor, frame: int, lam_rgb: float, lam_mask: float,
                      weight: float) -> StepLosses:
-        """MSE of colour and alpha against frame ``frame`` of ``views``; total ``weight (l_rgb rgb + l_mask mask)``."""
+        """MSE of colour and alpha against frame ``frame`` of ``views``; total ``weight (l_rgb rgb + l_mask mask)``.
+
+        With ``lam_rgb == lam_mask == 0`` (no reference supervision: text-only 4D) nothing is rendered: no terms,
+        total 0, no render."""
         ctx = self.ctx
+        if lam_rgb == 0 and lam_mask == 0:
+            return StepLosses()
         out = render(g, ctx.cameras[views.tolist()], ctx.bg)
         rgb = F.mse_loss(out.rgb, ctx.targets[views, frame])
         alpha = F.mse_loss(out.alpha, ctx.masks[views, frame])

@@ -1,7 +1,8 @@
 """Stage 2: a :class:`~motion4d.deform.DeformationField` fitted to every frame.
 
 Per step: a random subset of frames, the reference (+ calibrated) views of each, per-frame novel-view
-score distillation (or one rendered clip for video guidance), the isometry loss against the canonical
+score distillation (or one rendered clip for video guidance; with ``guidance.kind: hybrid`` whichever guidance
+the step drew, :mod:`motion4d.lift.hybrid`), the isometry loss against the canonical
 neighbours, and the field's plane-TV / time-smoothness / time-L1 regularisers. The canonical Gaussians
 are fine-tuned jointly with ``dynamic.optimize_gaussians``.
 """
@@ -78,7 +79,7 @@ class DynamicStage(Stage):
         times = ctx.times[frames].to(ctx.device).repeat_interleave(n)
         deltas_all = self.field(canonical.means.repeat(len(frames), 1), times)
         w = self.ref_weight(cfg.ref_warmup, step)
-        d = ctx.distiller
+        d, freeze = ctx.distiller_at(self.name, step)
         sds_on = d is not None and cfg.lambda_sds > 0
         result = StepLosses()
         for i, f in enumerate(frames.tolist()):
@@ -89,8 +90,10 @@ class DynamicStage(Stage):
                 losses.terms["rigidity"] = isometry_loss(canonical.means, g.means, self.knn)
                 losses.total = losses.total + cfg.lambda_rigidity * losses.terms["rigidity"]
             if sds_on and not d.is_clip and cfg.sds_views_per_frame > 0:
-                sds = d.views_loss(lambda cams, g=g: render(g, cams, ctx.bg).rgb, f, cfg.sds_views_per_frame, gen,
-                                   step)
+                # a frozen step (hybrid image guidance, 4D-fy): its renders move the Gaussians, not the field
+                gs = apply_deltas(canonical, deltas_all[i * n:(i + 1) * n].detach()) if freeze else g
+                sds = d.views_loss(lambda cams, gs=gs: render(gs, cams, ctx.bg).rgb, f, cfg.sds_views_per_frame,
+                                   gen, step)
                 losses.terms.update(sds)
                 losses.total = losses.total + cfg.lambda_sds * sum(sds.values())
             result.add(losses, 1.0 / len(frames))

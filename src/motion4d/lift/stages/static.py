@@ -53,7 +53,7 @@ class StaticStage(Stage):
         views = self.sample_views(gen, cfg.views_per_step)
         losses = self.photo_losses(g, views, 0, cfg.lambda_rgb, cfg.lambda_mask,
                                    self.ref_weight(cfg.ref_warmup, step))
-        d = ctx.distiller
+        d, _ = ctx.distiller_at(self.name, step)
         if d is not None and cfg.lambda_sds > 0:
             if d.is_clip:
                 if not self._clip_warned:
@@ -64,8 +64,10 @@ class StaticStage(Stage):
                 losses.terms.update(sds)
                 losses.total = losses.total + cfg.lambda_sds * sum(sds.values())
         self.opt.zero_grad(set_to_none=True)
+        if not (torch.is_tensor(losses.total) and losses.total.requires_grad):
+            return losses                       # nothing supervises this step (no reference, no guidance drawn)
         losses.total.backward()
-        if self.densify is not None:
+        if self.densify is not None and losses.render is not None:
             self.densify.step_post_backward(self.model, self.opt, self.densify_state, step, losses.render)
             if self.densify_state.get("last_action"):
                 ctx.log(f"densify {self.densify_state['last_action']}")
