@@ -99,10 +99,19 @@ def test_interrupted_and_resumed_training_equals_one_run(tmp_path, task, cfg):
 def test_unknown_recipe_key_and_untrained_rows():
     with pytest.raises(ValueError, match="unknown recipe key 'stepz'"):
         train(_ToyTask, "/nonexistent/never-made", {"stepz": 3}, show_progress=False, threads=None)
-    with pytest.raises(NotTrainedError, match="tiny-svd is not trained yet"):
-        task_module("tiny-svd")
-    with pytest.raises(ModelNotFoundError, match="tiny-zero123"):
-        resolve_pretrained("tiny-zero123")
+    from dataclasses import replace
+
+    import motion4d.zoo.registry as registry
+
+    rows = {**ZOO, "tiny-svd": replace(ZOO["tiny-svd"], module=None)}          # a row without a recipe
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(registry, "ZOO", rows)
+        with pytest.raises(NotTrainedError, match="tiny-svd is not trained yet"):
+            task_module("tiny-svd")
+    for key in ("tiny-zero123", "tiny-svd"):                                    # recipes without shipped weights
+        if not shipped_folder(key).is_dir():
+            with pytest.raises(ModelNotFoundError, match=f"(?s){key}.*motion4d zoo train {key}"):
+                resolve_pretrained(key)
 
 
 def test_every_tiny_key_is_in_the_model_table():

@@ -175,7 +175,7 @@ class DriveConfig(ImageToVideoSettings):
 
     model: str = "auto"
     """A registry key (``svd``, ``svd-xt``, ``tiny-svd``), hub id or folder; ``auto``: SVD when present locally,
-    else the embedded ``tiny-svd``."""
+    else the embedded ``tiny-svd``, run at its 64x64 training size (``width``/``height`` are then replaced)."""
 
     def __post_init__(self):
         try:

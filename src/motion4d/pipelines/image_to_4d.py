@@ -12,6 +12,7 @@ Stages (recorded in ``RUN/manifest.json``, resumable)::
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -59,8 +60,12 @@ class ImageTo4DPipeline:
     def __call__(self, out: str | Path, *, overwrite: bool = False) -> TextTo4DResult:
         from motion4d.pipelines import stages
 
-        cfg, log, out = self.cfg, self.log, Path(out)
-        model = _resolve_drive_model(cfg.drive.model, log)
+        log, out = self.log, Path(out)
+        model = _resolve_drive_model(self.cfg.drive.model, log)
+        if self.cfg.drive.model == "auto" and model.startswith("tiny-"):       # the fallback runs at its own size
+            size = _trained_size(model)
+            self.cfg = replace(self.cfg, drive=replace(self.cfg.drive, width=size, height=size))
+        cfg = self.cfg
         manifest = RunManifest.open(out, self.route, config_to_dict(cfg), STAGES, overwrite=overwrite)
         with atomic_path(out / "config.yaml") as tmp:
             tmp.write_text(config_to_yaml(cfg))
@@ -151,6 +156,8 @@ def preprocess_image(path: str | Path, matting: str, size: tuple[int, int], bord
 
 
 def _resolve_drive_model(model: str, log: Callable[[str], None]) -> str:
+    """``auto`` -> SVD when present locally, else the embedded tiny-svd (said in one line; the pipeline then runs it
+    at its training size, :func:`_trained_size`); other values are checked (clear error with the download command)."""
     from motion4d.hub import ModelNotFoundError, is_present, resolve_pretrained
 
     if model != "auto":
@@ -159,10 +166,24 @@ def _resolve_drive_model(model: str, log: Callable[[str], None]) -> str:
     for key in ("svd", "tiny-svd"):
         if is_present(key):
             if key.startswith("tiny-"):
-                log("image-to-video: Stable Video Diffusion is not present locally; using the embedded tiny-svd")
+                size = _trained_size(key)
+                log(f"image-to-video: Stable Video Diffusion is not present locally; using the embedded {key} "
+                    f"at its {size}x{size} training size")
             return key
     raise ModelNotFoundError("no image-to-video model is available: download Stable Video Diffusion (`motion4d "
                              "models` prints the command) or pass drive.model=<folder in diffusers layout>")
+
+
+def _trained_size(model: str) -> int:
+    """Image side a diffusers video pipeline folder was trained at: ``unet.sample_size`` x 2^(VAE levels - 1)."""
+    import json
+
+    from motion4d.hub import resolve_pretrained
+
+    root = resolve_pretrained(model)
+    unet = json.loads((root / "unet" / "config.json").read_text())
+    vae = json.loads((root / "vae" / "config.json").read_text())
+    return int(unet["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
 
 
 def _matte_known(frames_dir: Path, background: list[float], out: Path, log: Callable[[str], None]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ cache or a local folder in the diffusers layout (``model_index.json``, ``unet/``
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,10 +68,32 @@ def load_svd(model: str = "svd", device: str = "auto", precision: str = "auto"):
     dev = resolve_device(device)
     dtype = default_dtype(dev, precision)
     variant = "fp16" if dtype == torch.float16 and any(root.glob("unet/*.fp16.safetensors")) else None
-    pipe = StableVideoDiffusionPipeline.from_pretrained(root, torch_dtype=dtype, variant=variant,
-                                                        local_files_only=True)
+    with _plain_vae_accepted():
+        pipe = StableVideoDiffusionPipeline.from_pretrained(root, torch_dtype=dtype, variant=variant,
+                                                            local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(dev)
+
+
+@contextmanager
+def _plain_vae_accepted():
+    """Silence diffusers' "Expected types for vae" warning while loading: the pipeline decodes frame by frame with a
+    plain ``AutoencoderKL`` (its ``decode_latents`` passes ``num_frames`` only to VAEs that take it), which is what
+    motion4d's tiny-svd ships (see :mod:`motion4d.zoo.svd`). Other warnings pass through."""
+    import logging
+
+    class _Drop(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            msg = record.getMessage()
+            return not (msg.startswith("Expected types for vae") and "AutoencoderKL'>" in msg)
+
+    log = logging.getLogger("diffusers.pipelines.pipeline_utils")
+    f = _Drop()
+    log.addFilter(f)
+    try:
+        yield
+    finally:
+        log.removeFilter(f)
 
 
 def image_to_video(image: np.ndarray, settings: ImageToVideoSettings | None = None, *, model: str = "svd",

@@ -9,15 +9,19 @@ Clips are ``[N, F, H, W, 3]`` float in [0, 1] over a white background. Per clip:
 - *kind*: tiny-clip's zero-shot choice among the nouns for ``"a <true colour> <noun>"`` on the middle frame;
 - *direction* (only "moving to the left/right" prompts): the sign of the mask centroid's x shift from the first to
   the last frame (at least ``MIN_SHIFT`` pixels, else wrong).
+
+tiny-svd's keep/move figure is :func:`judge_image_to_video`.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-__all__ = ["FG_THRESHOLD", "MIN_AREA", "MAX_AREA", "MIN_SHIFT", "foreground", "clip_colour", "judge_clips"]
+__all__ = ["FG_THRESHOLD", "MIN_AREA", "MAX_AREA", "MIN_SHIFT", "KEEP_IOU", "MOVE_PX", "MOVE_IOU", "foreground",
+           "clip_colour", "judge_clips", "judge_image_to_video"]
 
 FG_THRESHOLD, MIN_AREA, MAX_AREA, MIN_SHIFT = 0.15, 0.004, 0.5, 0.5
+KEEP_IOU, MOVE_PX, MOVE_IOU = 0.6, 1.0, 0.8
 
 
 def foreground(frames: torch.Tensor) -> torch.Tensor:
@@ -73,3 +77,49 @@ def judge_clips(frames: torch.Tensor, facts: list[dict], clip: str = "tiny-clip"
     return {"samples": len(facts), "present": float(present.float().mean()), "colour_acc": float(ok_c.mean()),
             "kind_acc": float(ok_k.mean()), "direction_acc": float(np.mean(dirs)) if dirs else float("nan"),
             "direction_samples": len(dirs)}
+
+
+def _centroid(mask: torch.Tensor) -> torch.Tensor:
+    """``[F, 2]`` (y, x) mask centroids of ``[F, H, W]`` masks (NaN for an empty mask)."""
+    yy, xx = torch.meshgrid(torch.arange(mask.shape[-2]), torch.arange(mask.shape[-1]), indexing="ij")
+    m = mask.float()
+    area = m.sum((-1, -2))
+    return torch.stack([(m * yy).sum((-1, -2)), (m * xx).sum((-1, -2))], -1) / area[:, None]
+
+
+@torch.no_grad()
+def judge_image_to_video(clips: torch.Tensor, inputs: torch.Tensor) -> dict:
+    """tiny-svd's figure for clips ``[N, F, H, W, 3]`` made from ``inputs`` ``[N, H, W, 3]`` (float [0, 1], white
+    background). Per clip:
+
+    - *keeps* the object: it is present in every frame (mask area in ``[MIN_AREA, MAX_AREA]``), its majority colour
+      (:func:`clip_colour` over all frames) is the input's (:func:`clip_colour` of the input), and frame 0's mask has
+      IoU >= ``KEEP_IOU`` with the input's mask;
+    - *moves* it: some frame's mask centroid is at least ``MOVE_PX`` pixels from frame 0's, or some frame's mask has
+      IoU <= ``MOVE_IOU`` with frame 0's (shape change: pulse, wobble, spin of a non-round object);
+    - ``keep_and_move``: both (the issue's figure).
+
+    Returns the fractions (``keep``, ``move``, ``keep_and_move``, ``colour_acc``, ``present_all``) and means
+    (``iou0``, ``max_shift_px``) over clips, and ``clips``."""
+    from motion4d.metrics.image import mask_iou
+
+    clips, inputs = clips.float().cpu(), inputs.float().cpu()
+    masks, m_in = foreground(clips), foreground(inputs)
+    area = masks.float().mean((-1, -2))
+    present = ((area >= MIN_AREA) & (area <= MAX_AREA)).all(1)
+    colour = torch.tensor([clip_colour(c, m) == clip_colour(x[None], mx[None]) for c, m, x, mx
+                           in zip(clips, masks, inputs, m_in)])
+    iou0 = mask_iou(masks[:, 0].float(), m_in.float()).float().view(-1)
+    keep = present & colour & (iou0 >= KEEP_IOU)
+    shift, shape_iou = [], []
+    for m in masks:
+        c = _centroid(m)
+        d = (c - c[:1]).norm(dim=-1)
+        shift.append(float(torch.nan_to_num(d, nan=0.0).max()))
+        shape_iou.append(float(mask_iou(m.float(), m[:1].expand_as(m).float()).float().view(-1).min()))
+    shift_t, shape_t = torch.tensor(shift), torch.tensor(shape_iou)
+    move = (shift_t >= MOVE_PX) | (shape_t <= MOVE_IOU)
+    f = lambda b: float(b.float().mean())  # noqa: E731
+    return {"clips": len(clips), "keep_and_move": f(keep & move), "keep": f(keep), "move": f(move),
+            "colour_acc": f(colour), "present_all": f(present), "iou0": float(iou0.mean()),
+            "max_shift_px": float(shift_t.mean())}

@@ -37,7 +37,8 @@ ZOO: dict[str, ZooModel] = {m.key: m for m in (
     ZooModel("tiny-zero123", "Zero123 (8-channel UNet2D, CLIP image encoder, camera projection)",
              "novel views of a 64x64 front view (zero123 camera); guidance type zero123", "zero123",
              needs=("tiny-vae", "tiny-clip")),
-    ZooModel("tiny-svd", "diffusers StableVideoDiffusionPipeline", "image to driving video", None,
+    ZooModel("tiny-svd", "diffusers StableVideoDiffusionPipeline (UNetSpatioTemporal, tiny-vae, tiny-clip vision "
+             "tower at 224 px, Euler EDM scheduler)", "64x64 image to 8-frame driving clip; image-to-4d", "svd",
              needs=("tiny-vae", "tiny-clip")),
 )}
 
