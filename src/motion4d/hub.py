@@ -106,7 +106,8 @@ _TINY = (("tiny-vae", "VAE (AutoencoderKL, 64 px frames, factor 4)", "motion4d.z
          ("tiny-t2v", "text-to-video backbone", "motion4d.video, text-to-4d (offline default)"),
          ("tiny-zero123", "novel-view guidance", "lift (offline default; guidance type zero123 at 64 px; "
                                                   "recipe ready, weights not shipped yet)"),
-         ("tiny-svd", "image-to-video", "image-to-4d (offline default; not trained yet)"))
+         ("tiny-svd", "image-to-video", "image-to-4d (offline default, 64x64 x 8 frames; recipe ready, weights not "
+                                        "shipped yet)"))
 TINY_MODELS: dict[str, ModelInfo] = {
     key: ModelInfo(key, f"motion4d/{key}", task, None, "Apache-2.0", used_by, builtin=f"assets/zoo/{key}")
     for key, task, used_by in _TINY}
