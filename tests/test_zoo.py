@@ -79,8 +79,12 @@ _TINY_ZERO123 = {"steps": 3, "ckpt_every": 2, "log_every": 1, "warmup": 2, "chan
                  "scenes": 2, "targets": 2, "batch": 2}
 
 
-@pytest.mark.parametrize("task,cfg", [(_ToyTask, {}), ("tiny-vae", _TINY_VAE), ("tiny-zero123", _TINY_ZERO123)],
-                         ids=["toy", "tiny-vae", "tiny-zero123"])
+_TINY_SVD = {"steps": 3, "ckpt_every": 2, "log_every": 1, "warmup": 2, "channels": "32,32", "heads": "1,1",
+             "clips": 2, "batch": 2}
+
+
+@pytest.mark.parametrize("task,cfg", [(_ToyTask, {}), ("tiny-vae", _TINY_VAE), ("tiny-zero123", _TINY_ZERO123),
+                                      ("tiny-svd", _TINY_SVD)], ids=["toy", "tiny-vae", "tiny-zero123", "tiny-svd"])
 def test_interrupted_and_resumed_training_equals_one_run(tmp_path, task, cfg):
     task = task_module(task) if isinstance(task, str) else task
     full, part = tmp_path / "full", tmp_path / "part"
