@@ -9,13 +9,17 @@ Clips are ``[N, F, H, W, 3]`` float in [0, 1] over a white background. Per clip:
 - *kind*: tiny-clip's zero-shot choice among the nouns for ``"a <true colour> <noun>"`` on the middle frame;
 - *direction* (only "moving to the left/right" prompts): the sign of the mask centroid's x shift from the first to
   the last frame (at least ``MIN_SHIFT`` pixels, else wrong).
+
+:func:`centroid_velocity` is the LoRA-transfer benchmark's motion measure: the least-squares slope of the mask
+centroid over the frames that show an object, in pixels per frame (x right, y down).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-__all__ = ["FG_THRESHOLD", "MIN_AREA", "MAX_AREA", "MIN_SHIFT", "foreground", "clip_colour", "judge_clips"]
+__all__ = ["FG_THRESHOLD", "MIN_AREA", "MAX_AREA", "MIN_SHIFT", "foreground", "clip_colour", "centroid_velocity",
+           "judge_clips"]
 
 FG_THRESHOLD, MIN_AREA, MAX_AREA, MIN_SHIFT = 0.15, 0.004, 0.5, 0.5
 
@@ -42,6 +46,30 @@ def _centroid_x(mask: torch.Tensor) -> float | None:
     if not mask.any():
         return None
     return float(mask.nonzero()[:, 1].float().mean())
+
+
+def centroid_velocity(frames: torch.Tensor) -> tuple[float, float] | None:
+    """Velocity ``(vx, vy)`` in pixels per frame of the object in ``frames`` ``[F, H, W, 3]`` (float in [0, 1] over
+    white): the least-squares slope, over frame index, of the :func:`foreground` mask's centroid in the frames whose
+    mask covers ``MIN_AREA`` to ``MAX_AREA`` of the image (an object, not noise). None when fewer than two frames
+    qualify. An object moving at a constant speed, fully in view, gives that speed exactly."""
+    frames = torch.as_tensor(frames).float()
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be [F, H, W, 3], got shape {tuple(frames.shape)}")
+    masks = foreground(frames)
+    area = masks.float().mean((-1, -2))
+    t, cx, cy = [], [], []
+    for i, m in enumerate(masks):
+        if MIN_AREA <= float(area[i]) <= MAX_AREA:
+            yx = m.nonzero().float()
+            t.append(float(i))
+            cy.append(float(yx[:, 0].mean()))
+            cx.append(float(yx[:, 1].mean()))
+    if len(t) < 2:
+        return None
+    tt = np.asarray(t) - np.mean(t)
+    return (float(tt @ (np.asarray(cx) - np.mean(cx)) / (tt @ tt)),
+            float(tt @ (np.asarray(cy) - np.mean(cy)) / (tt @ tt)))
 
 
 @torch.no_grad()
