@@ -11,7 +11,8 @@ KEY=VALUE`` applies to every motion LoRA, e.g. ``--set steps=300 --set lr=1e-3``
 (another colour and object; ``--verbs same`` keeps the reference's verb, ``still`` says "standing still") are
 sampled from the base and from each LoRA at every ``--noise-priors`` value, and judged by the foreground-mask
 centroid velocity (px/frame): ``velocity_err`` to the reference, ``direction`` (moves the reference's way by >= 0.5
-px), ``vx_along`` (horizontal speed the reference's way). Target (issue 12, noise prior 0): velocity_err falls
+px), ``vx_along`` (horizontal speed the reference's way); object masks are taken against each frame's border colour
+(``--background border``, default: a weak model's background is off-white) or white. Target (issue 12, noise prior 0): velocity_err falls
 >= 30% vs the base and direction >= 75%. ``colour_leak``: samples that took the reference's colour instead.
 Diagnostics: ``frame_probe`` (is frame index linearly decodable at the temporal-attention inputs of the base, for
 pure noise?) and ``reversal_asymmetry`` (the part of the denoiser's output that is not time-reversal-equivariant,
@@ -54,6 +55,7 @@ def run_motion(bb, args, tmp: Path) -> dict:
                                 cache_dir=args.cache)
     seeds = [1000 + k for k in range(args.seeds)]
     rows: dict[tuple, list[dict]] = {}
+    samples: dict[str, torch.Tensor] = {}
     refs_out, asym, train = [], {v: [] for v in ["base"] + args.variants}, []
     extra = args.set + (QUICK if args.quick else [])
     sample_kw = dict(frames=args.frames, size=args.size, steps=args.steps, guidance=args.guidance)
@@ -66,13 +68,15 @@ def run_motion(bb, args, tmp: Path) -> dict:
             for verb, prompt in prompts.items():
                 frames = le.sample_clips(bb, prompt, seeds, noise_prior=p, reference=ref_lat, **sample_kw)
                 prompt_colour = prompt.split()[1]
-                got = le.score_motion(frames, ref_v, colour, prompt_colour)
+                got = le.score_motion(frames, ref_v, colour, prompt_colour, background=args.background)
                 rows.setdefault((variant, p, verb), []).extend({**r, "reference": i} for r in got)
+                samples[f"{variant}|{p}|{verb}|{i}"] = frames
 
     for i, ref in enumerate(progress(refs, desc="motion references", unit="ref")):
         gif = write_gif(ref.clip, tmp / f"reference-{i}.gif", fps=8)
         seen = torch.from_numpy(read_video(gif).frames[..., :3]).float()       # what train-motion reads
-        ref_v = centroid_velocity(seen)
+        ref_v = centroid_velocity(seen, args.background)
+        samples[f"reference|{i}"] = seen[None]
         ref_lat = bb.encode_frames(seen, sample=False)
         prompts = {verb: le.transfer_prompt(ref.facts, i, verb=verb) for verb in args.verbs}
         refs_out.append({"caption": ref.facts["caption"], "seed": ref.facts["seed"], "colour": ref.facts["color"],
@@ -95,6 +99,7 @@ def run_motion(bb, args, tmp: Path) -> dict:
                 asym[variant].append(reversal_asymmetry(bb, prompt=prompts[args.verbs[0]], **asym_kw))
             for name in list(lora.adapters):
                 lora.remove(name)
+    _save_samples(args.save_samples, "motion", samples)
     probe = frame_index_probe(bb, prompt=refs_out[0]["prompts"][args.verbs[0]], samples=probe_samples,
                               num_frames=args.frames, size=args.size)
     return {"references": refs_out, "seeds": seeds, "training": train, "frame_probe": probe,
@@ -126,6 +131,7 @@ def run_appearance(bb, args, tmp: Path) -> dict:
     seeds = [2000 + k for k in range(args.seeds)]
     refs = le.appearance_references(args.appearance_refs, size=args.size, start=args.start, cache_dir=args.cache)
     out, base_hits, lora_hits, lora_prompt = [], [], [], []
+    samples: dict[str, torch.Tensor] = {}
     extra = args.appearance_set + (QUICK if args.quick else [])
     for i, (images, facts) in enumerate(progress(refs, desc="appearance references", unit="ref")):
         folder = tmp / f"appearance-{i}"
@@ -134,13 +140,17 @@ def run_appearance(bb, args, tmp: Path) -> dict:
         (folder / "caption.txt").write_text(facts["caption"])
         prompt = le.transfer_prompt(facts, i, verb="same", kind="same")
         kw = dict(frames=args.frames, size=args.size, steps=args.steps, guidance=args.guidance)
-        base = le.score_colour(le.sample_clips(bb, prompt, seeds, **kw), facts["color"], prompt.split()[1])
+        frames = le.sample_clips(bb, prompt, seeds, **kw)
+        base = le.score_colour(frames, facts["color"], prompt.split()[1], background=args.background)
+        samples[f"base|{i}"], samples[f"images|{i}"] = frames, torch.from_numpy(images)[:, None]
         t0 = time.time()
         le.train_adapter(bb, [folder], facts["caption"], tmp / f"run-appearance-{i}", presets=["multi_images"],
                          size=args.size, frames=args.frames, overrides=extra, show_progress=not args.quick)
         seconds = round(time.time() - t0, 1)
         lora = get_lora(bb.denoiser, bb.lora_targets)
-        got = le.score_colour(le.sample_clips(bb, prompt, seeds, **kw), facts["color"], prompt.split()[1])
+        frames = le.sample_clips(bb, prompt, seeds, **kw)
+        got = le.score_colour(frames, facts["color"], prompt.split()[1], background=args.background)
+        samples[f"lora|{i}"] = frames
         for name in list(lora.adapters):
             lora.remove(name)
         out.append({"caption": facts["caption"], "seed": facts["seed"], "colour": facts["color"], "prompt": prompt,
@@ -148,9 +158,24 @@ def run_appearance(bb, args, tmp: Path) -> dict:
         base_hits.append(base["ref_colour"])
         lora_hits.append(got["ref_colour"])
         lora_prompt.append(got["prompt_colour"])
+    _save_samples(args.save_samples, "appearance", samples)
     rate = _mean(lora_hits)
     return {"references": out, "seeds": seeds, "base_ref_colour": _mean(base_hits), "lora_ref_colour": rate,
             "lora_prompt_colour": _mean(lora_prompt), "meets_target": bool(rate >= 0.8)}
+
+
+def _save_samples(folder, name: str, clips: dict) -> None:
+    """``FOLDER/<name>.npz``: every sampled clip as uint8 [K, F, H, W, 3] under ``variant|prior|verb|reference``
+    (motion) or ``base|i`` / ``lora|i`` / ``images|i`` (appearance), to look at or score again."""
+    if not folder:
+        return
+    import numpy as np
+
+    from motion4d.utils.io import atomic_path
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    with atomic_path(Path(folder) / f"{name}.npz", suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **{k: (v.clamp(0, 1) * 255).round().to(torch.uint8).numpy() for k, v in clips.items()})
 
 
 def _mean(values) -> float | None:
@@ -208,6 +233,10 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=20, help="sampling steps (default 20; quick 2)")
     ap.add_argument("--guidance", type=float, default=4.0)
     ap.add_argument("--probe-samples", type=int, default=8)
+    ap.add_argument("--background", default="border", choices=["border", "white"],
+                    help="object masks against each frame's border colour (default; robust to an off-white model "
+                         "background) or against white (motion4d.zoo.judge)")
+    ap.add_argument("--save-samples", default=None, metavar="DIR", help="write every sampled clip to DIR/*.npz")
     ap.add_argument("--start", type=int, default=0, help="first dev-split scene searched for references")
     ap.add_argument("--cache", default=None, help="folder to cache rendered references in")
     ap.add_argument("--device", default="auto")

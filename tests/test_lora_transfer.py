@@ -37,6 +37,22 @@ def test_centroid_velocity_of_a_square_at_known_speed():
         centroid_velocity(torch.ones(8, 64, 64))
 
 
+def test_border_background_measures_a_square_on_an_off_white_background():
+    """A weak model's background is grey-blue, not white (tiny-t2v at step 200): against white the whole frame is
+    'foreground' (no object found); against the frame's border colour the square's exact velocity comes back."""
+    from motion4d.zoo.judge import border_background, centroid_velocity, object_masks
+
+    clip = moving_square_clip(8, 64, 8, 2, 0, background=(0.62, 0.67, 0.63), colour=(0.96, 0.55, 0.08),
+                              start=(20, 24))
+    assert centroid_velocity(clip) is None
+    assert centroid_velocity(clip, background="border") == pytest.approx((2.0, 0.0), abs=1e-9)
+    assert border_background(clip).shape == (8, 1, 1, 3)
+    assert int(object_masks(clip, "border")[0].sum()) == 64
+    assert torch.equal(object_masks(_square(2), "border"), object_masks(_square(2), "white"))   # white: the same
+    with pytest.raises(ValueError, match="'white' or 'border'"):
+        object_masks(clip, "black")
+
+
 def test_score_motion_against_a_reference_moving_right():
     from motion4d.zoo.lora_eval import score_motion, summarize_motion
 
@@ -109,7 +125,7 @@ def test_quick_run_on_a_tiny_random_model(bench, tmp_path_factory, tmp_path, cap
     out = tmp_path / "lora.json"
     model = tiny_model_dir(tmp_path_factory)
     assert bench.main(["--quick", "--model", str(model), "--size", "32", "--frames", "4", "--json", str(out),
-                       "--cache", str(tmp_path / "cache")]) == 0
+                       "--cache", str(tmp_path / "cache"), "--save-samples", str(tmp_path / "clips")]) == 0
     res = json.loads(out.read_text())
     m = res["motion"]
     ref = m["references"][0]
@@ -130,6 +146,9 @@ def test_quick_run_on_a_tiny_random_model(bench, tmp_path_factory, tmp_path, cap
     assert [t["variant"] for t in m["training"]] == ["default", "convs"]
     app = res["appearance"]["references"][0]
     assert parse_caption(app["prompt"])["objects"][0]["colors"][0] != app["colour"]
+    with np.load(tmp_path / "clips" / "motion.npz") as z:
+        assert z["default|0.0|same|0"].shape == (2, 4, 32, 32, 3) and z["reference|0"].shape == (1, 4, 32, 32, 3)
+        assert len(z.files) == 1 + 3 * 2
     table = capsys.readouterr().out
     assert "motion LoRA transfer" in table and "appearance LoRA" in table
     # the reference clip the benchmark measured really moves at the velocity it reports

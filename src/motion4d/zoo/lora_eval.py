@@ -165,20 +165,23 @@ def sample_clips(backbone, prompt: str, seeds: list[int], *, frames: int, size: 
     return out.frames
 
 
-def score_motion(frames: torch.Tensor, ref_velocity, ref_colour: str, prompt_colour: str) -> list[dict]:
+def score_motion(frames: torch.Tensor, ref_velocity, ref_colour: str, prompt_colour: str, *,
+                 background: str = "white") -> list[dict]:
     """One row per clip of ``frames`` [K, F, H, W, 3] against a reference moving at ``ref_velocity`` (px/frame)
     with main colour ``ref_colour``: ``velocity`` (px/frame; (0, 0) without an object), ``present``,
     ``velocity_err``, ``vx_along`` (horizontal velocity in the reference's direction: > 0 the right way),
-    ``direction``, ``colour``, ``colour_leak`` (= the reference's colour), ``prompt_colour`` (= the prompt's)."""
-    from motion4d.zoo.judge import MIN_SHIFT, centroid_velocity, clip_colour, foreground
+    ``direction``, ``colour``, ``colour_leak`` (= the reference's colour), ``prompt_colour`` (= the prompt's).
+    ``background``: the object masks' background (``white``, or ``border``: each frame's border colour, for models
+    whose background is off-white; :func:`motion4d.zoo.judge.object_masks`)."""
+    from motion4d.zoo.judge import MIN_SHIFT, centroid_velocity, clip_colour, object_masks
 
     rv = np.asarray(ref_velocity, dtype=float)
     rows = []
     for clip in frames:
-        v = centroid_velocity(clip)
+        v = centroid_velocity(clip, background)
         vel = np.zeros(2) if v is None else np.asarray(v)
         along = float(vel[0] * np.sign(rv[0]))
-        colour = clip_colour(clip, foreground(clip))
+        colour = clip_colour(clip, object_masks(clip, background))
         rows.append({"velocity": [round(float(x), 3) for x in vel], "present": v is not None,
                      "velocity_err": float(np.linalg.norm(vel - rv)), "vx_along": along,
                      "direction": bool(along * (clip.shape[0] - 1) >= MIN_SHIFT), "colour": colour,
@@ -195,10 +198,11 @@ def summarize_motion(rows: list[dict]) -> dict:
     return {**out, "speed": float(np.mean([np.hypot(*r["velocity"]) for r in rows])), "n": len(rows)}
 
 
-def score_colour(frames: torch.Tensor, ref_colour: str, prompt_colour: str) -> dict:
-    """Fractions of clips ``frames`` [K, F, H, W, 3] whose main colour is the reference's / the prompt's."""
-    from motion4d.zoo.judge import clip_colour, foreground
+def score_colour(frames: torch.Tensor, ref_colour: str, prompt_colour: str, *, background: str = "white") -> dict:
+    """Fractions of clips ``frames`` [K, F, H, W, 3] whose main colour (over their object masks against
+    ``background``, as in :func:`score_motion`) is the reference's / the prompt's."""
+    from motion4d.zoo.judge import clip_colour, object_masks
 
-    colours = [clip_colour(c, foreground(c)) for c in frames]
+    colours = [clip_colour(c, object_masks(c, background)) for c in frames]
     return {"ref_colour": float(np.mean([c == ref_colour for c in colours])),
             "prompt_colour": float(np.mean([c == prompt_colour for c in colours])), "colours": colours}
