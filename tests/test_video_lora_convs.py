@@ -155,3 +155,17 @@ def test_train_motion_option_trains_and_saves_the_convolutions(model_dir, tmp_pa
     assert not TrainMotionConfig().lora.temporal_convs                     # default unchanged
     with pytest.raises(ConfigError, match="lora.temporal_convs is true but lora.temporal is false"):
         load_config(TrainMotionConfig, data={"lora": {"temporal": False, "temporal_convs": True}})
+
+
+def test_peft_style_files_with_conv_layers_load_as_conv_loras(model_dir, conv_file, tmp_path):
+    """A LoRA from another tool (plain peft keys, no motion4d metadata) that adapts temporal convolutions."""
+    from safetensors.torch import load_file, save_file
+
+    from motion4d.video.checkpoint import load_lora_file
+
+    plain = tmp_path / "peft.safetensors"
+    save_file({f"base_model.model.{k}": v for k, v in load_file(str(conv_file["file"])).items()}, str(plain))
+    bb = load_tiny(model_dir)
+    info = load_lora_file(bb.unet, plain, model_id=bb.model_id)
+    assert (info.path, info.convs, info.name) == ("temporal", True, "motion")
+    assert torch.allclose(unet_out(bb, conv_file["x"]), conv_file["out"], atol=1e-6)
