@@ -112,8 +112,8 @@ class AdapterInfo:
     enabled: bool = True
     trainable: bool = False
     rank_pattern: dict[str, int] = field(default_factory=dict)
-    convs: bool = False     # the path's convolutions are adapted too (CONV_TARGETS)
     alpha_pattern: dict[str, float] = field(default_factory=dict)
+    convs: bool = False     # the path's convolutions are adapted too (CONV_TARGETS)
 
     def layer_rank(self, module: str) -> int:
         """The rank of layer ``module`` (``rank_pattern`` entry, else ``rank``)."""
