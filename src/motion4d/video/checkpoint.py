@@ -3,8 +3,11 @@
 File layout (one adapter per file)::
 
     tensors   "<module>.lora_A.weight" [r, in_features], "<module>.lora_B.weight" [out_features, r]   (float32)
-              e.g. "down_blocks.0.temp_attentions.0.transformer_blocks.0.attn1.to_q.lora_A.weight"
-    metadata  format="motion4d-lora", format_version="1", motion4d_version, path ("spatial" | "temporal"),
+              e.g. "down_blocks.0.temp_attentions.0.transformer_blocks.0.attn1.to_q.lora_A.weight";
+              version 2 only: Conv3d layers (temporal convolutions) "<module>.lora_A.weight" [r, in, kt, kh, kw],
+              "<module>.lora_B.weight" [out, r, 1, 1, 1]
+    metadata  format="motion4d-lora", format_version ("1"; "2" for a LoRA that adapts convolutions, which also
+              records convs="true"), motion4d_version, path ("spatial" | "temporal"),
               adapter_name, rank, alpha, rank_pattern and alpha_pattern (JSON {module: value} for layers whose
               rank/alpha differ from rank/alpha; "{}" when all agree), dropout, target_modules (regex), num_layers,
               base_model (hub id or folder), base_model_fingerprint (UNet architecture hash),
@@ -12,7 +15,9 @@ File layout (one adapter per file)::
 
 Loading refuses, with a message naming both sides, any checkpoint whose architecture fingerprint, layer names or
 shapes differ from the UNet, and any checkpoint made for another base model (different id and different probe
-weights) unless ``allow_base_mismatch=True``. A missing file is an error: motion4d never falls back to an empty
+weights) unless ``allow_base_mismatch=True``. Versions 1 and 2 are read; a LoRA without convolutions is still
+written as version 1 (byte-compatible with motion4d releases that read only version 1), so only a conv LoRA
+(``lora.temporal_convs``) needs a motion4d that reads version 2; an older one refuses it by its version. A missing file is an error: motion4d never falls back to an empty
 LoRA (MotionDirector silently runs the base model when its LoRA path is wrong).
 
 Every LoRA enters a model through one path: :func:`load_lora_file` -> :meth:`DualPathLoRA.add` (peft's
@@ -35,13 +40,15 @@ import torch
 from motion4d import __version__
 from motion4d.utils.io import atomic_path
 from motion4d.video.backbones.unet3d import unet_fingerprint, weights_probe
-from motion4d.video.lora import PATH_TARGETS, AdapterInfo, get_lora, target_module_names
+from motion4d.video.lora import CONV_TARGETS, PATH_TARGETS, AdapterInfo, get_lora, target_module_names
 
 __all__ = ["FORMAT", "LoRACheckpoint", "save_lora", "save_adapter", "read_lora", "load_lora", "check_base",
            "read_peft_lora", "load_lora_file", "apply_checkpoint", "rank_layout"]
 
 FORMAT = "motion4d-lora"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "1"            # written for LoRAs of Linear layers only (unchanged since the first release)
+CONV_FORMAT_VERSION = "2"       # written for LoRAs that also adapt convolutions (convs = True)
+READ_VERSIONS = (FORMAT_VERSION, CONV_FORMAT_VERSION)
 
 
 @dataclass
@@ -64,6 +71,7 @@ class LoRACheckpoint:
     file: Path | None = None
     rank_pattern: dict[str, int] = field(default_factory=dict)
     alpha_pattern: dict[str, float] = field(default_factory=dict)
+    convs: bool = False             # the path's convolutions are adapted too (format version 2)
 
     def layer_rank(self, module: str) -> int:
         """Rank of layer ``module``: its ``rank_pattern`` entry, else ``rank``."""
@@ -74,8 +82,10 @@ class LoRACheckpoint:
         return [k[: -len(".lora_A.weight")] for k in self.tensors if k.endswith(".lora_A.weight")]
 
     def metadata(self) -> dict[str, str]:
+        extra = {"convs": "true"} if self.convs else {}
         return {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "motion4d_version": self.motion4d_version,
+            **extra, "format": FORMAT, "format_version": CONV_FORMAT_VERSION if self.convs else FORMAT_VERSION,
+            "motion4d_version": self.motion4d_version,
             "path": self.path, "adapter_name": self.adapter_name, "rank": str(self.rank), "alpha": repr(self.alpha),
             "dropout": repr(self.dropout), "target_modules": self.target_modules or PATH_TARGETS[self.path],
             "num_layers": str(len(self.layer_names)), "base_model": self.base_model,
@@ -125,7 +135,8 @@ def save_adapter(unet, name: str, file: str | Path, *, base_model: str, source: 
                           base_model=base_model, base_model_fingerprint=unet_fingerprint(unet),
                           base_model_probe=weights_probe(unet), target_modules=info.target_modules,
                           adapter_name=name, dropout=info.dropout, source=source, extra=dict(extra or {}),
-                          rank_pattern=dict(info.rank_pattern), alpha_pattern=dict(info.alpha_pattern))
+                          rank_pattern=dict(info.rank_pattern), alpha_pattern=dict(info.alpha_pattern),
+                          convs=info.convs)
     return save_lora(ckpt, file)
 
 
@@ -143,9 +154,10 @@ def read_lora(file: str | Path) -> LoRACheckpoint:
     if meta.get("format") != FORMAT:
         raise ValueError(f"{str(file)!r} is not a motion4d LoRA checkpoint (metadata format="
                          f"{meta.get('format')!r}, expected {FORMAT!r})")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READ_VERSIONS:
         raise ValueError(f"{str(file)!r} has LoRA format version {meta.get('format_version')!r}; this motion4d "
-                         f"({__version__}) reads version {FORMAT_VERSION}")
+                         f"({__version__}) reads versions {', '.join(READ_VERSIONS)}")
+    convs = meta.get("format_version") == CONV_FORMAT_VERSION and meta.get("convs") == "true"
     if meta.get("path") not in PATH_TARGETS:
         raise ValueError(f"{str(file)!r}: path type {meta.get('path')!r} is not one of {', '.join(PATH_TARGETS)}")
     probe = meta.get("base_model_probe") or ""
@@ -161,7 +173,10 @@ def read_lora(file: str | Path) -> LoRACheckpoint:
         source=meta.get("source", ""), motion4d_version=meta.get("motion4d_version", ""),
         extra=json.loads(meta.get("extra") or "{}"), file=file,
         rank_pattern={k: int(v) for k, v in patterns["rank_pattern"].items()},
-        alpha_pattern={k: float(v) for k, v in patterns["alpha_pattern"].items()})
+        alpha_pattern={k: float(v) for k, v in patterns["alpha_pattern"].items()}, convs=convs)
+    if convs and ckpt.path not in CONV_TARGETS:
+        raise ValueError(f"{str(file)!r}: a {ckpt.path} LoRA cannot adapt convolutions (convs=true); only "
+                         f"{', '.join(CONV_TARGETS)} LoRAs can")
     _check_tensors(ckpt)
     return ckpt
 
@@ -173,7 +188,8 @@ def _check_tensors(ckpt: LoRACheckpoint) -> None:
         if b is None:
             raise ValueError(f"{where}: layer {name} has lora_A but no lora_B")
         r = ckpt.layer_rank(name)
-        if a.ndim != 2 or b.ndim != 2 or a.shape[0] != r or b.shape[1] != r:
+        ndims = (2, 5) if ckpt.convs else (2,)                  # Linear; Conv3d (version 2 only)
+        if a.ndim not in ndims or b.ndim != a.ndim or a.shape[0] != r or b.shape[1] != r:
             raise ValueError(f"{where}: layer {name} has shapes A {tuple(a.shape)}, B {tuple(b.shape)}, which do "
                              f"not match its rank {r}")
     unknown = sorted((set(ckpt.rank_pattern) | set(ckpt.alpha_pattern)) - set(ckpt.layer_names))
@@ -194,7 +210,7 @@ def check_base(ckpt: LoRACheckpoint, unet, model_id: str, *, allow_base_mismatch
         raise ValueError(f"{where} was trained for a different UNet architecture (base model {ckpt.base_model!r}, "
                          f"fingerprint {ckpt.base_model_fingerprint}) than the loaded model {model_id!r} "
                          f"(fingerprint {fp}); load it with --model {ckpt.base_model}")
-    expected = target_module_names(unet, ckpt.path)
+    expected = target_module_names(unet, ckpt.path, convs=ckpt.convs)
     if set(ckpt.layer_names) != set(expected):
         missing = sorted(set(expected) - set(ckpt.layer_names))
         extra = sorted(set(ckpt.layer_names) - set(expected))
@@ -207,9 +223,17 @@ def check_base(ckpt: LoRACheckpoint, unet, model_id: str, *, allow_base_mismatch
         layer = modules[name]
         base = getattr(layer, "base_layer", layer)
         a, b = ckpt.tensors[f"{name}.lora_A.weight"], ckpt.tensors[f"{name}.lora_B.weight"]
-        if a.shape[1] != base.in_features or b.shape[0] != base.out_features:
+        if isinstance(base, torch.nn.Linear):
+            ok, layer_text = a.ndim == 2 and a.shape[1] == base.in_features and b.shape[0] == base.out_features, \
+                f"{base.in_features} -> {base.out_features}"
+        else:                                               # Conv3d: A carries the kernel, B is 1x1x1
+            k = tuple(base.kernel_size)
+            ok = a.ndim == 5 and a.shape[1] == base.in_channels and tuple(a.shape[2:]) == k and \
+                b.shape[0] == base.out_channels and tuple(b.shape[2:]) == (1,) * len(k)
+            layer_text = f"a Conv3d {base.in_channels} -> {base.out_channels}, kernel {k}"
+        if not ok:
             raise ValueError(f"{where}: layer {name} has LoRA shapes A {tuple(a.shape)}, B {tuple(b.shape)} but the "
-                             f"model's layer is {base.in_features} -> {base.out_features}")
+                             f"model's layer is {layer_text}")
     if ckpt.base_model and ckpt.base_model != model_id and not allow_base_mismatch:
         probe_ok = ckpt.base_model_probe is not None and _probe_matches(ckpt.base_model_probe, weights_probe(unet))
         if not probe_ok:
@@ -244,10 +268,10 @@ def apply_checkpoint(unet, ckpt: LoRACheckpoint, name: str, scale: float = 1.0) 
     lora = get_lora(unet)
     if name in lora.adapters:
         raise ValueError(f"an adapter named {name!r} is already loaded; pass another name")
-    every = set(target_module_names(unet, ckpt.path))
+    every = set(target_module_names(unet, ckpt.path, convs=ckpt.convs))
     modules = None if set(ckpt.layer_names) == every else ckpt.layer_names
     info = lora.add(name, ckpt.path, rank=ckpt.rank, alpha=ckpt.alpha, dropout=0.0, modules=modules,
-                    rank_pattern=ckpt.rank_pattern, alpha_pattern=ckpt.alpha_pattern)
+                    rank_pattern=ckpt.rank_pattern, alpha_pattern=ckpt.alpha_pattern, convs=ckpt.convs)
     lora.load_state_dict(name, ckpt.tensors)
     lora.set_scale(name, scale)
     return info
@@ -274,14 +298,17 @@ def read_peft_lora(file: str | Path, unet) -> LoRACheckpoint:
         raise ValueError(f"{str(file)!r} holds no '<module>.lora_A.weight' keys; not a LoRA checkpoint")
     alpha_meta = meta.get("lora_alpha", meta.get("alpha"))
     rank, rank_pattern, alpha_pattern = rank_layout(tensors, alpha_equals_rank=alpha_meta is None)
-    path = next((p for p in PATH_TARGETS if set(modules) <= set(target_module_names(unet, p))), None)
+    fits = [(p, c) for p in PATH_TARGETS for c in ((False, True) if p in CONV_TARGETS else (False,))
+            if set(modules) <= set(target_module_names(unet, p, convs=c))]
+    path, convs = fits[0] if fits else (None, False)
     if path is None:
         raise ValueError(f"{str(file)!r} adapts layers outside one LoRA path of this model, e.g. {modules[0]!r}; "
                          f"motion4d loads LoRAs on the {' or '.join(PATH_TARGETS)} layers only")
     alpha = float(rank if alpha_meta is None else alpha_meta)
     ckpt = LoRACheckpoint(tensors=tensors, path=path, rank=rank, alpha=alpha,
                           base_model="", base_model_fingerprint="", file=file, rank_pattern=rank_pattern,
-                          alpha_pattern=alpha_pattern, source=meta.get("source", "peft-style safetensors"))
+                          alpha_pattern=alpha_pattern, source=meta.get("source", "peft-style safetensors"),
+                          convs=convs)
     _check_tensors(ckpt)
     return ckpt
 

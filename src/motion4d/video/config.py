@@ -37,17 +37,26 @@ class DataConfig:
 
 @dataclass
 class AdapterConfig:
-    """Which LoRA paths to train and their shape. ``alpha=None`` means alpha = rank (scale 1, MotionDirector)."""
+    """Which LoRA paths to train and their shape. ``alpha=None`` means alpha = rank (scale 1, MotionDirector).
+
+    ``temporal_convs``: the temporal (motion) LoRA also adapts the temporal convolutions (``temp_convs``, Conv3d
+    kernel (3, 1, 1)), the only UNet3D layers that see frame order (diffusers' temporal attention has no positional
+    embeddings). Off by default (MotionDirector adapts temporal attention and feed-forward only); the saved LoRA
+    is then format version 2. Measured in ``docs/notes/lora.md``."""
 
     spatial: bool = True
     temporal: bool = True
     rank: int = 32
     alpha: float | None = None
     dropout: float = 0.1
+    temporal_convs: bool = False
 
     def __post_init__(self):
         if not (self.spatial or self.temporal):
             raise ConfigError("lora.spatial and lora.temporal are both false: nothing to train")
+        if self.temporal_convs and not self.temporal:
+            raise ConfigError("lora.temporal_convs is true but lora.temporal is false: the temporal convolutions "
+                              "belong to the temporal LoRA (set lora.temporal=true or lora.temporal_convs=false)")
         if self.rank < 1:
             raise ConfigError(f"lora.rank must be >= 1, got {self.rank}")
         if not 0.0 <= self.dropout < 1.0:

@@ -7,7 +7,13 @@ MotionDirector's split (research notes §1), as explicit regexes over module nam
 - **temporal** (motion): every ``TransformerTemporalModel`` (``*.temp_attentions.N`` and ``transformer_in``):
   ``attn1``, ``attn2`` (both self-attention over frames) and the feed-forward.
 
-The two paths touch disjoint Linear layers. Each adapter has a name (``"spatial"``, ``"temporal"``, or any name,
+Optional, off by default (a departure from MotionDirector): ``convs=True`` on the temporal path also adapts the
+temporal convolutions (``*.temp_convs.N.conv1.2`` and ``conv2..4.3``: ``Conv3d`` with kernel (3, 1, 1), peft's conv
+LoRA: ``lora_A`` a Conv3d [r, in, 3, 1, 1], ``lora_B`` a 1x1x1 Conv3d [out, r, 1, 1, 1]). diffusers' temporal
+attention has no positional embeddings, so it cannot tell frame order by itself; these convolutions can
+(``train-motion lora.temporal_convs=true``; figures in ``docs/notes/lora.md``).
+
+The two paths touch disjoint layers. Each adapter has a name (``"spatial"``, ``"temporal"``, or any name,
 e.g. two motions ``"zoom"`` and ``"pan"`` on the temporal path), a rank ``r``, ``alpha`` (scale ``alpha / r``;
 ``alpha = r`` reproduces MotionDirector's scale 1), dropout, and at inference a user scale and an on/off switch.
 
@@ -30,13 +36,17 @@ from typing import Iterator
 import torch
 from torch import nn
 
-__all__ = ["SPATIAL_TARGETS", "TEMPORAL_TARGETS", "PATH_TARGETS", "AdapterInfo", "DualPathLoRA",
-           "target_module_names", "get_lora"]
+__all__ = ["SPATIAL_TARGETS", "TEMPORAL_TARGETS", "TEMPORAL_CONV_TARGETS", "PATH_TARGETS", "CONV_TARGETS",
+           "AdapterInfo", "DualPathLoRA", "target_module_names", "get_lora"]
 
 SPATIAL_TARGETS = r".*\.attentions\.\d+\.transformer_blocks\.\d+\.(attn1\.(to_q|to_k|to_v|to_out\.0)|ff\.net\.(0\.proj|2))"
 TEMPORAL_TARGETS = (r"(transformer_in|.*\.temp_attentions\.\d+)\.transformer_blocks\.\d+\."
                     r"(attn[12]\.(to_q|to_k|to_v|to_out\.0)|ff\.net\.(0\.proj|2))")
 PATH_TARGETS = {"spatial": SPATIAL_TARGETS, "temporal": TEMPORAL_TARGETS}
+#: diffusers' TemporalConvLayer: conv1 = (GroupNorm, SiLU, Conv3d), conv2..conv4 = (GroupNorm, SiLU, Dropout, Conv3d)
+TEMPORAL_CONV_TARGETS = r".*\.temp_convs\.\d+\.(conv1\.2|conv[234]\.3)"
+#: the paths that have an optional group of convolutions (``convs=True``), and their Conv3d regex
+CONV_TARGETS = {"temporal": TEMPORAL_CONV_TARGETS}
 
 
 def _check_path(path: str) -> None:
@@ -59,21 +69,31 @@ def _check_patterns(rank_pattern, alpha_pattern, layers: list[str], path: str):
     return rank_pattern, {k: float(v) for k, v in alpha_pattern.items()}
 
 
-def target_module_names(unet: nn.Module, path: str, targets: dict[str, str] | None = None) -> list[str]:
+def _is(module: nn.Module, kind: type) -> bool:
+    return isinstance(module, kind) or isinstance(getattr(module, "base_layer", None), kind)
+
+
+def target_module_names(unet: nn.Module, path: str, targets: dict[str, str] | None = None, *,
+                        convs: bool = False) -> list[str]:
     """Names of the Linear layers a ``path`` adapter targets, in ``unet.named_modules()`` order (MotionDirector's
-    traversal order: ``transformer_in``, ``down_blocks``, ``up_blocks``, then ``mid_block``). Works on a UNet with
-    or without injected LoRA layers. ``targets`` (path -> regex) defaults to the regexes of the
-    :class:`DualPathLoRA` attached to ``unet``, else :data:`PATH_TARGETS` (the UNet3D split)."""
+    traversal order: ``transformer_in``, ``down_blocks``, ``up_blocks``, then ``mid_block``); with ``convs`` also
+    the path's Conv3d layers (:data:`CONV_TARGETS`; temporal path only). Works on a UNet with or without injected
+    LoRA layers. ``targets`` (path -> regex) defaults to the regexes of the :class:`DualPathLoRA` attached to
+    ``unet``, else :data:`PATH_TARGETS` (the UNet3D split)."""
     _check_path(path)
+    if convs and path not in CONV_TARGETS:
+        raise ValueError(f"convs=True: the {path} path has no convolutions to adapt (only: {', '.join(CONV_TARGETS)})")
     if targets is None:
         attached = unet.__dict__.get("_motion4d_lora")
         targets = attached.targets if attached is not None else PATH_TARGETS
     pattern = re.compile(targets[path])
+    conv = re.compile(CONV_TARGETS[path]) if convs else None
     names = []
     for name, module in unet.named_modules():
-        if name.endswith(".base_layer") or not pattern.fullmatch(name):
+        if name.endswith(".base_layer"):
             continue
-        if isinstance(module, nn.Linear) or isinstance(getattr(module, "base_layer", None), nn.Linear):
+        if (pattern.fullmatch(name) and _is(module, nn.Linear)) or \
+                (conv is not None and conv.fullmatch(name) and _is(module, nn.Conv3d)):
             names.append(name)
     return names
 
@@ -93,6 +113,7 @@ class AdapterInfo:
     trainable: bool = False
     rank_pattern: dict[str, int] = field(default_factory=dict)
     alpha_pattern: dict[str, float] = field(default_factory=dict)
+    convs: bool = False     # the path's convolutions are adapted too (CONV_TARGETS)
 
     def layer_rank(self, module: str) -> int:
         """The rank of layer ``module`` (``rank_pattern`` entry, else ``rank``)."""
@@ -122,12 +143,15 @@ class DualPathLoRA:
     # -- creation --------------------------------------------------------------------------------------
     def add(self, name: str, path: str, *, rank: int = 32, alpha: float | None = None, dropout: float = 0.0,
             init: str = "gaussian", trainable: bool = False, modules: list[str] | None = None,
-            rank_pattern: dict[str, int] | None = None, alpha_pattern: dict[str, float] | None = None) -> AdapterInfo:
+            rank_pattern: dict[str, int] | None = None, alpha_pattern: dict[str, float] | None = None,
+            convs: bool = False) -> AdapterInfo:
         """Inject adapter ``name`` on the ``path`` layers ("spatial" or "temporal").
 
         ``init="gaussian"``: A ~ N(0, 1/r), B = 0 (MotionDirector's init: the adapter starts as a no-op);
         ``init="random"``: B random too (tests need adapters that change the output).
-        ``modules``: adapt exactly these layers (a subset of the ``path`` layers; files from other tools).
+        ``convs``: also adapt the path's Conv3d layers (temporal path: the temporal convolutions, peft's conv
+        LoRA; see the module docstring). ``modules``: adapt exactly these layers (a subset of the ``path`` layers,
+        convolutions included when ``convs``; files from other tools).
         ``rank_pattern`` / ``alpha_pattern``: per-layer rank and alpha ``{full module name: value}`` for layers that
         differ from ``rank`` / ``alpha`` (peft's options of the same names; MotionDirector lowers the rank of
         layers narrower than it, so one of its files can hold several ranks).
@@ -145,15 +169,21 @@ class DualPathLoRA:
             raise ValueError(f"LoRA dropout must be in [0, 1), got {dropout!r}")
         if init not in ("gaussian", "random"):
             raise ValueError(f"init={init!r} is not one of: gaussian, random")
-        targets = target_module_names(self.unet, path, self.targets)
+        targets = target_module_names(self.unet, path, self.targets, convs=convs)
         if not targets:
             raise ValueError(f"the UNet has no {path} layers to adapt (pattern {self.targets[path]!r})")
+        if convs and not any(re.fullmatch(CONV_TARGETS[path], n) for n in targets):
+            raise ValueError(f"convs=True, but this model has no {path} convolutions to adapt (pattern "
+                             f"{CONV_TARGETS[path]!r})")
         if modules is not None:
             outside = sorted(set(modules) - set(targets))
             if outside or not modules:
                 raise ValueError(f"{len(outside)} of the {len(modules)} layer(s) given are not {path} layers of this "
                                  f"model (e.g. {outside[:1]})" if outside else "no layers given to adapt")
-        pattern = self.targets[path] if modules is None else "|".join(re.escape(m) for m in modules)
+        if modules is not None:
+            pattern = "|".join(re.escape(m) for m in modules)
+        else:
+            pattern = f"(?:{self.targets[path]})|(?:{CONV_TARGETS[path]})" if convs else self.targets[path]
         alpha = float(rank if alpha is None else alpha)
         rank_pattern, alpha_pattern = _check_patterns(rank_pattern, alpha_pattern, modules or targets, path)
         # peft matches pattern keys as regexes against the end of a module name: escape the full names
@@ -171,7 +201,7 @@ class DualPathLoRA:
             layer.lora_A[name].to(device=param.device, dtype=torch.float32)
             layer.lora_B[name].to(device=param.device, dtype=torch.float32)
         info = AdapterInfo(name, path, rank, alpha, dropout, pattern, trainable=trainable, rank_pattern=rank_pattern,
-                           alpha_pattern=alpha_pattern)
+                           alpha_pattern=alpha_pattern, convs=convs)
         self.adapters[name] = info
         self._apply()
         return info
@@ -207,7 +237,8 @@ class DualPathLoRA:
         return out
 
     def state_dict(self, name: str) -> dict[str, torch.Tensor]:
-        """``{"<module>.lora_A.weight": [r, in], "<module>.lora_B.weight": [out, r]}`` (adapter name stripped)."""
+        """``{"<module>.lora_A.weight": [r, in], "<module>.lora_B.weight": [out, r]}`` (adapter name stripped;
+        a Conv3d layer's are ``[r, in, *kernel]`` and ``[out, r, 1, 1, 1]``)."""
         self._get(name)
         sd = {}
         for mod, layer in self.layers(name).items():

@@ -134,7 +134,7 @@ class _Trainer:
         for path, on in (("spatial", self.train_spatial), ("temporal", self.train_temporal)):
             if on:
                 self.lora.add(path, path, rank=cfg.lora.rank, alpha=cfg.lora.alpha, dropout=cfg.lora.dropout,
-                              trainable=True)
+                              trainable=True, convs=path == "temporal" and cfg.lora.temporal_convs)
                 opt = torch.optim.AdamW(self.lora.parameters(path), lr=cfg.lr, weight_decay=cfg.weight_decay)
                 self.optimizers[path] = self.acc.prepare(opt)
         torch.manual_seed(cfg.seed + 7919 * self.acc.process_index)  # LoRA dropout differs per process

@@ -11,6 +11,8 @@ Clips are ``[N, F, H, W, 3]`` float in [0, 1] over a white background. Per clip:
   the last frame (at least ``MIN_SHIFT`` pixels, else wrong).
 
 tiny-svd's keep/move figure is :func:`judge_image_to_video`.
+:func:`centroid_velocity` is the LoRA-transfer benchmark's motion measure: the least-squares slope of the mask
+centroid over the frames that show an object, in pixels per frame (x right, y down).
 """
 from __future__ import annotations
 
@@ -18,15 +20,28 @@ import numpy as np
 import torch
 
 __all__ = ["FG_THRESHOLD", "MIN_AREA", "MAX_AREA", "MIN_SHIFT", "KEEP_IOU", "MOVE_PX", "MOVE_IOU", "foreground",
-           "clip_colour", "judge_clips", "judge_image_to_video"]
+           "border_background", "clip_colour", "object_masks", "centroid_velocity", "judge_clips",
+           "judge_image_to_video"]
 
 FG_THRESHOLD, MIN_AREA, MAX_AREA, MIN_SHIFT = 0.15, 0.004, 0.5, 0.5
 KEEP_IOU, MOVE_PX, MOVE_IOU = 0.6, 1.0, 0.8
 
 
-def foreground(frames: torch.Tensor) -> torch.Tensor:
-    """Boolean mask ``[..., H, W]`` of frames ``[..., H, W, 3]`` over white."""
-    return (1.0 - frames).amax(-1) > FG_THRESHOLD
+def foreground(frames: torch.Tensor, background: torch.Tensor | None = None) -> torch.Tensor:
+    """Boolean mask ``[..., H, W]`` of frames ``[..., H, W, 3]``: pixels whose largest channel difference from the
+    background exceeds ``FG_THRESHOLD``; the background is white, or ``background`` (RGB broadcastable to
+    ``[..., 1, 1, 3]``, e.g. :func:`border_background`)."""
+    if background is None:
+        return (1.0 - frames).amax(-1) > FG_THRESHOLD
+    return (frames - background).abs().amax(-1) > FG_THRESHOLD
+
+
+def border_background(frames: torch.Tensor) -> torch.Tensor:
+    """Per-frame background colour ``[..., 1, 1, 3]`` of frames ``[..., H, W, 3]``: the median of the one-pixel
+    border (for models whose background is not exactly white; the object must not cover most of the border)."""
+    border = torch.cat([frames[..., 0, :, :], frames[..., -1, :, :], frames[..., 1:-1, 0, :], frames[..., 1:-1, -1, :]],
+                       dim=-2)
+    return border.median(dim=-2).values[..., None, None, :]
 
 
 def clip_colour(frames: torch.Tensor, mask: torch.Tensor) -> str | None:
@@ -46,6 +61,39 @@ def _centroid_x(mask: torch.Tensor) -> float | None:
     if not mask.any():
         return None
     return float(mask.nonzero()[:, 1].float().mean())
+
+
+def object_masks(frames: torch.Tensor, background: str = "white") -> torch.Tensor:
+    """:func:`foreground` masks ``[F, H, W]`` of a clip ``[F, H, W, 3]`` against white (``background="white"``) or
+    each frame's :func:`border_background` (``"border"``)."""
+    if background not in ("white", "border"):
+        raise ValueError(f"background must be 'white' or 'border', got {background!r}")
+    return foreground(frames, None if background == "white" else border_background(frames))
+
+
+def centroid_velocity(frames: torch.Tensor, background: str = "white") -> tuple[float, float] | None:
+    """Velocity ``(vx, vy)`` in pixels per frame of the object in ``frames`` ``[F, H, W, 3]`` (float in [0, 1]): the
+    least-squares slope, over frame index, of the :func:`object_masks` centroid (against white, or each frame's
+    border colour with ``background="border"``) in the frames whose mask covers ``MIN_AREA`` to ``MAX_AREA`` of the
+    image (an object, not noise). None when fewer than two frames qualify. An object moving at a constant speed,
+    fully in view, gives that speed exactly."""
+    frames = torch.as_tensor(frames).float()
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be [F, H, W, 3], got shape {tuple(frames.shape)}")
+    masks = object_masks(frames, background)
+    area = masks.float().mean((-1, -2))
+    t, cx, cy = [], [], []
+    for i, m in enumerate(masks):
+        if MIN_AREA <= float(area[i]) <= MAX_AREA:
+            yx = m.nonzero().float()
+            t.append(float(i))
+            cy.append(float(yx[:, 0].mean()))
+            cx.append(float(yx[:, 1].mean()))
+    if len(t) < 2:
+        return None
+    tt = np.asarray(t) - np.mean(t)
+    return (float(tt @ (np.asarray(cx) - np.mean(cx)) / (tt @ tt)),
+            float(tt @ (np.asarray(cy) - np.mean(cy)) / (tt @ tt)))
 
 
 @torch.no_grad()
