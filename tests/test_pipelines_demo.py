@@ -29,7 +29,7 @@ def test_demo_prompt_and_reference_differ_in_object_but_share_the_motion():
     assert demo.DEMO_PROMPT.split(" moving ")[1] == caption.split(" moving ")[1]
 
 
-def test_demo_command_runs_text_to_4d_with_the_shipped_clip(tmp_path):
+def test_demo_command_runs_text_to_4d_with_the_shipped_clip(tmp_path, monkeypatch):
     from _video_tiny import build_tiny_model
     from test_pipelines_text_to_4d import TOY
 
@@ -39,8 +39,9 @@ def test_demo_command_runs_text_to_4d_with_the_shipped_clip(tmp_path):
     index = json.loads((model / "model_index.json").read_text())
     index["motion4d"] = {"background": [1.0, 1.0, 1.0]}         # as tiny-t2v declares its white background
     (model / "model_index.json").write_text(json.dumps(index))
-    out = tmp_path / "demo"
-    assert main(["demo", "--quick", "--threads", "1", "--out", str(out), f"clip.model={model}", *TOY]) == 0
+    monkeypatch.chdir(tmp_path)              # --out relative to the working directory, as `make demo` passes it
+    out = tmp_path / "outputs" / "demo"
+    assert main(["demo", "--quick", "--threads", "1", "--out", "outputs/demo", f"clip.model={model}", *TOY]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["route"] == "text-to-4d" and all(s["status"] == "done" for s in manifest["stages"])
     assert demo.DEMO_PROMPT in (out / "report.html").read_text()

@@ -3,8 +3,11 @@
 Three sources, chosen explicitly (``method``), never by guessing a background colour:
 
 * ``background``: the generator's *known* background colour (motion4d-tiny models are trained on the
-  shapes world's plain background, so it is known exactly). A soft key on the RGB distance to that
-  colour, then the colour un-mixed from the background (``fg = (I - (1 - a) bg) / a``).
+  shapes world's plain background, so it is known exactly). A diffusion model renders that colour only
+  approximately (tiny-t2v's white comes out near (0.93, 0.95, 0.93)), so each frame's key colour is the median of
+  its border pixels when that lies within ``BACKGROUND_TOLERANCE`` of the known colour, else the known colour
+  itself (:func:`frame_backgrounds`). A soft key on the RGB distance to that colour, then the colour un-mixed
+  from the background (``fg = (I - (1 - a) bg) / a``).
 * ``rembg``: the `rembg <https://github.com/danielgatis/rembg>`_ package (U^2-Net), as DreamGaussian4D's
   preprocessing does; an optional extra (``pip install "motion4d[matting]"``) whose weights must be local.
 * a hook ``module:function`` taking ``uint8 [H, W, 3]`` and returning alpha ``[H, W]`` in [0, 1]; hooks
@@ -17,14 +20,30 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["matte", "known_background_alpha", "MATTING_METHODS"]
+__all__ = ["matte", "known_background_alpha", "frame_backgrounds", "MATTING_METHODS", "BACKGROUND_TOLERANCE"]
 
 MATTING_METHODS = ("background", "rembg")
+#: Largest RGB distance (0-1 scale) between a frame's border median and the known background for the border to
+#: be taken as that frame's background.
+BACKGROUND_TOLERANCE = 0.25
+
+
+def frame_backgrounds(frames: np.ndarray, background: Sequence[float],
+                      tolerance: float = BACKGROUND_TOLERANCE) -> np.ndarray:
+    """Per-frame key colours ``float32 [F, 3]`` of frames ``[F, H, W, 3]`` (uint8 or float in [0, 1]): the median of
+    each frame's one-pixel border where it is within ``tolerance`` of ``background``, else ``background``."""
+    x = _as_float(frames)
+    known = np.asarray(background, dtype=np.float32).reshape(3)
+    border = np.concatenate([x[:, 0], x[:, -1], x[:, 1:-1, 0], x[:, 1:-1, -1]], axis=1)      # [F, P, 3]
+    median = np.median(border, axis=1).astype(np.float32)
+    close = np.linalg.norm(median - known, axis=-1) <= tolerance
+    return np.where(close[:, None], median, known[None]).astype(np.float32)
 
 
 def known_background_alpha(frames: np.ndarray, background: Sequence[float], low: float = 0.04,
                            window: int = 5) -> np.ndarray:
-    """Alpha ``float32 [F, H, W]`` of frames ``[F, H, W, 3]`` (uint8 or float in [0, 1]) over a known colour.
+    """Alpha ``float32 [F, H, W]`` of frames ``[F, H, W, 3]`` (uint8 or float in [0, 1]) over a known colour
+    (``[3]``, or ``[F, 3]``: one per frame).
 
     A pixel is a blend ``I = a fg + (1 - a) bg``, so its RGB distance to the background is ``a`` times the
     foreground's. The foreground's distance is taken from the most distinct pixel within ``window`` pixels
@@ -34,7 +53,8 @@ def known_background_alpha(frames: np.ndarray, background: Sequence[float], low:
     from scipy.ndimage import maximum_filter
 
     x = _as_float(frames)
-    bg = np.asarray(background, dtype=np.float32).reshape(1, 1, 1, 3)
+    bg = np.asarray(background, dtype=np.float32)
+    bg = bg.reshape(-1, 1, 1, 3) if bg.ndim == 2 else bg.reshape(1, 1, 1, 3)
     if low < 0 or window < 1:
         raise ValueError(f"matting needs low >= 0 and window >= 1, got low={low}, window={window}")
     d = np.linalg.norm(x - bg, axis=-1)
@@ -61,8 +81,8 @@ def matte(frames: np.ndarray, method: str, *, background: Sequence[float] | None
     if method == "background":
         if background is None:
             raise ValueError("matting method 'background' needs the generator's background colour")
-        alpha = known_background_alpha(x, background)
-        bg = np.asarray(background, dtype=np.float32)
+        bg = frame_backgrounds(x, background)[:, None, None, :]                # [F, 1, 1, 3]
+        alpha = known_background_alpha(x, bg[:, 0, 0])
     elif method == "rembg":
         alpha, bg = _rembg_alpha(x), None
     elif ":" in method:

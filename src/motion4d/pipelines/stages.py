@@ -288,13 +288,13 @@ def report_stage(run: Path, manifest, prompt: str | None, inputs: dict[str, Path
                 copy.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, copy)
             path = copy
-        media[label] = path
+        media[label] = path.resolve()            # paths may be relative to the working directory, not to run
     for key, label in (("reference_video", "generated clip | 4D render"), ("turntable_video", "turntable")):
         if isinstance(exported.get(key), Path):
-            media[label] = exported[key]
+            media[label] = exported[key].resolve()
     scores = json.loads((run / "scores.json").read_text())
     path = write_report(run, Report(title=manifest.route, prompt=prompt, media=media,
-                                    glb=exported.get("animation") if isinstance(exported.get("animation"), Path)
+                                    glb=exported["animation"].resolve() if isinstance(exported.get("animation"), Path)
                                     else None, scores={**scores["scores"], **{k: f"skipped: {v}" for k, v in
                                                                               scores["skipped"].items()}},
                                     timings=manifest.timings(), config=manifest.config))

@@ -163,9 +163,11 @@ def evaluate(folder, cfg: dict, split: str = "test", device="cpu", cache_dir=Non
 
     _, metas = render_clips(split, int(cfg.get("eval_prompts", 24)), ClipSpec(frames=8), cache_dir=cache_dir,
                             show_progress=show_progress)
-    _, moving = render_clips(split, 4 * int(cfg.get("eval_direction", 12)), ClipSpec(frames=8, motions="translate"),
-                             start=50_000, cache_dir=cache_dir, show_progress=show_progress)
-    metas = metas + [m for m in moving if m["direction"] in ("left", "right")][:int(cfg.get("eval_direction", 12))]
+    n_dir = int(cfg.get("eval_direction", 12))
+    if n_dir > 0:
+        _, moving = render_clips(split, 4 * n_dir, ClipSpec(frames=8, motions="translate"), start=50_000,
+                                 cache_dir=cache_dir, show_progress=show_progress)
+        metas = metas + [m for m in moving if m["direction"] in ("left", "right")][:n_dir]
     bb = load_backbone(str(folder), device=str(device))
     frames, facts = [], []
     for seed in (0, 1):
