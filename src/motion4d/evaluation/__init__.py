@@ -8,7 +8,7 @@
 * :func:`score_request`: does a result match its request (CLIP text-image score and zero-shot colour / kind of
   turntable views, multi-view consistency, motion agreement with a reference clip, and novel views against the
   scene a grammar prompt describes); :mod:`~motion4d.evaluation.clip_score`, :mod:`~motion4d.evaluation.consistency`.
-* :func:`run_demo` (``motion4d demo``): a shapes-world scene lifted from some views, scored on the others.
+* :func:`run_demo` (``motion4d demo --route video-to-4d``): a shapes-world scene lifted from some views, scored on the others.
 """
 from motion4d.evaluation.demo import HOLDOUT_AZIMUTHS, QUICK_OVERRIDES, DemoSummary, holdout_views, run_demo
 from motion4d.evaluation.evaluate import PSNR_CAP, evaluate, load_scene4d

@@ -1,4 +1,4 @@
-"""``motion4d demo``: a shapes-world scene lifted to 4D from some of its views, scored on the others.
+"""``motion4d demo --route video-to-4d``: a shapes-world scene lifted to 4D from some views, scored on the others.
 
 Steps: make a scene (:mod:`motion4d.world`), write its folder (reference video + ground-truth
 views), lift it with the ``multiview`` preset while holding out every view at odd multiples of
